@@ -1,0 +1,56 @@
+// swift-tools-version: 6.1
+import Foundation
+import PackageDescription
+
+// libtorch comes from $LIBTORCH (tch-rs convention) or the `.libtorch` link that scripts/setup.sh
+// makes; both point at a folder holding include/ and lib/ (a torch wheel's `torch/` folder works).
+let packageDir = Context.packageDirectory
+let libtorch = Context.environment["LIBTORCH"] ?? "\(packageDir)/.libtorch"
+
+let torchCxxFlags: [String] = [
+  "-isystem", "\(libtorch)/include",
+  "-isystem", "\(libtorch)/include/torch/csrc/api/include",
+  "-D_GLIBCXX_USE_CXX11_ABI=1",
+  "-O2",
+]
+let torchLinkerFlags: [String] = [
+  "-L\(libtorch)/lib", "-Xlinker", "-rpath", "-Xlinker", "\(libtorch)/lib",
+]
+
+let package = Package(
+  name: "swift-lcm",
+  platforms: [.macOS(.v15)],
+  products: [
+    .executable(name: "lcm", targets: ["lcm"])
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+  ],
+  targets: [
+    .target(
+      name: "CTorch",
+      cxxSettings: [.unsafeFlags(torchCxxFlags)],
+      linkerSettings: [
+        .unsafeFlags(torchLinkerFlags),
+        .linkedLibrary("torch_cpu"), .linkedLibrary("c10"), .linkedLibrary("dl"),
+      ]
+    ),
+    .target(name: "Torch", dependencies: ["CTorch"]),
+    .target(name: "SafeTensors"),
+    .target(name: "TorchNN", dependencies: ["Torch", "SafeTensors"]),
+    .executableTarget(
+      name: "lcm",
+      dependencies: [
+        "Torch", "TorchNN", "SafeTensors",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),
+    .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchNN", "SafeTensors"]),
+    .testTarget(name: "TorchNNTests", dependencies: ["TorchNN", "Torch", "SafeTensors"]),
+  ],
+  swiftLanguageModes: [.v6],
+  cxxLanguageStandard: .cxx17
+)
