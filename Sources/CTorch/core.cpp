@@ -4,6 +4,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
+#include <link.h>
 #include <torch/csrc/api/include/torch/version.h>
 
 #include <cstring>
@@ -84,15 +85,30 @@ CTDevice device_code(const at::Device &d) {
 
 // ---- library loading ----------------------------------------------------------------------------
 
+// Function-local statics: the load-time constructor below may run before this file's globals
+// are initialised.
 static bool cuda_loaded = false;
-static std::string cuda_message;
-static std::string library_path;
-
-static void find_library_path() {
-  Dl_info info;
-  if (dladdr(reinterpret_cast<void *>(&at::get_num_threads), &info) && info.dli_fname)
-    library_path = info.dli_fname;
+static std::string &cuda_message_ref() {
+  static std::string s;
+  return s;
 }
+static std::string &library_path_ref() {
+  static std::string s;
+  return s;
+}
+#define cuda_message cuda_message_ref()
+#define library_path library_path_ref()
+
+// The loaded libtorch_cpu.so, found among the process's shared objects.
+static int find_torch_cpu(struct dl_phdr_info *info, size_t, void *) {
+  if (info->dlpi_name && std::strstr(info->dlpi_name, "libtorch_cpu.so")) {
+    library_path = info->dlpi_name;
+    return 1;
+  }
+  return 0;
+}
+
+static void find_library_path() { dl_iterate_phdr(find_torch_cpu, nullptr); }
 
 // libtorch_cuda registers the CUDA hooks when loaded; it must happen before anything asks torch
 // about CUDA (the hooks are looked up once and cached), so it runs as a load-time constructor.

@@ -37,14 +37,14 @@ let malformedCases: [MalformedCase] = [
     problem: "header length 18446744073709551615 exceeds the 100000000-byte limit"),
   MalformedCase(
     label: "truncated", bytes: Array(validFile.dropLast(3)),
-    problem: "data_offsets [0, 24] lie past the end of the data section"),
+    problem: "tensor 'b' data_offsets [26, 31] lie past the end of the data section (28 bytes)"),
   MalformedCase(label: "non-json", bytes: rawFile(header: "{not json}"), problem: "header is not valid JSON: expected a string key"),
   MalformedCase(label: "empty-header", bytes: rawFile(header: ""), problem: "header is not valid JSON: unexpected end of input"),
   MalformedCase(label: "trailing-junk", bytes: rawFile(header: "{} x"), problem: "unexpected character 'x' after the JSON value"),
   MalformedCase(label: "json-array", bytes: rawFile(header: "[1, 2]"), problem: "header is an array, not a JSON object"),
   MalformedCase(label: "json-string", bytes: rawFile(header: #""hi""#), problem: "header is a string, not a JSON object"),
   MalformedCase(
-    label: "invalid-utf8", bytes: rawFile(header: "{\"a") + [0xFF] + Array("\":1}".utf8),
+    label: "invalid-utf8", bytes: rawFile(headerBytes: Array("{\"a".utf8) + [0xFF] + Array("\":1}".utf8)),
     problem: "string is not valid UTF-8"),
   MalformedCase(label: "lone-surrogate", bytes: rawFile(header: #"{"\ud800":1}"#), problem: "unpaired surrogate"),
   MalformedCase(label: "deep-nesting", bytes: rawFile(header: deepJSON), problem: "nested deeper than 64 levels"),

@@ -52,7 +52,7 @@ func runRoundTripScript(_ arguments: [String]) throws -> Data {
   process.arguments = [script] + arguments
   let stdout = Pipe()
   let stderrFile = FileManager.default.temporaryDirectory.appendingPathComponent("st-py-\(UUID().uuidString).log")
-  FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
+  _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
   defer { try? FileManager.default.removeItem(at: stderrFile) }
   process.standardOutput = stdout
   process.standardError = try FileHandle(forWritingTo: stderrFile)
@@ -148,9 +148,13 @@ func sampleTensor(_ name: String, _ dtype: DType, _ shape: [Int]) -> TensorToWri
 
 /// Builds a raw file image: little-endian header length (or `length`), header text, data.
 func rawFile(header: String, data: [UInt8] = [], length: UInt64? = nil) -> [UInt8] {
+  rawFile(headerBytes: Array(header.utf8), data: data, length: length)
+}
+
+func rawFile(headerBytes: [UInt8], data: [UInt8] = [], length: UInt64? = nil) -> [UInt8] {
   var bytes: [UInt8] = []
-  appendLE(length ?? UInt64(header.utf8.count), to: &bytes)
-  return bytes + Array(header.utf8) + data
+  appendLE(length ?? UInt64(headerBytes.count), to: &bytes)
+  return bytes + headerBytes + data
 }
 
 /// Runs `body` and returns the `SafeTensorsError` it throws, recording an issue otherwise.
