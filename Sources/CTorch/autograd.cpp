@@ -57,17 +57,18 @@ struct AutocastState {
 
 // Reentrant checkpoint (torch.utils.checkpoint with use_reentrant=True): forward under no-grad,
 // backward recomputes under the forward's autocast state and backpropagates through the rerun.
+// Inputs go in as a TensorList so that autograd sees each of them.
 // The last input is a dummy that requires grad, so the node exists even when no input needs grad.
 struct CheckpointFunction : public torch::autograd::Function<CheckpointFunction> {
-  static variable_list forward(AutogradContext *ctx, CheckpointState *state, variable_list inputs) {
+  static variable_list forward(AutogradContext *ctx, CheckpointState *state, at::TensorList inputs) {
     c10::List<bool> needs;
     for (size_t i = 0; i + 1 < inputs.size(); i++) needs.push_back(inputs[i].requires_grad());
     auto ac = AutocastState::current();
     ctx->saved_data["needs"] = needs;
     ctx->saved_data["autocast"] = c10::List<int64_t>(
         {ac.cpu_on, ac.cuda_on, static_cast<int64_t>(ac.cpu_dtype), static_cast<int64_t>(ac.cuda_dtype)});
-    ctx->saved_data["state"] = c10::IValue::make_capsule(c10::intrusive_ptr<CheckpointState>::reclaim(state));
-    ctx->save_for_backward(inputs);
+    ctx->saved_data["state"] = c10::IValue::make_capsule(c10::intrusive_ptr<CheckpointState>::reclaim_copy(state));
+    ctx->save_for_backward(inputs.vec());
     std::vector<at::Tensor> real(inputs.begin(), inputs.end() - 1);
     return call(*state, real);
   }
@@ -104,7 +105,8 @@ struct CheckpointFunction : public torch::autograd::Function<CheckpointFunction>
       }
     }
     if (!outs.empty()) torch::autograd::backward(outs, grads);
-    variable_list result;
+    // One slot per forward argument: the state pointer, each input, the dummy.
+    variable_list result{at::Tensor()};
     for (auto &d : detached) result.push_back(d.requires_grad() ? d.grad() : at::Tensor());
     result.push_back(at::Tensor());
     return result;
@@ -149,29 +151,19 @@ CTStatus ct_autograd_grad(const CTTensor *outputs, const CTTensor *grad_outputs,
 
 CTStatus ct_checkpoint(CTCheckpointFn fn, CTReleaseFn release, void *ctx, const CTTensor *inputs,
                        int64_t n, CTTensor *outputs, int64_t cap, int64_t *count) {
-  // The state is created first so that the context is released whatever happens next.
-  auto *state = new CheckpointState();
-  state->fn = fn;
-  state->release = release;
-  state->ctx = ctx;
-  bool handed_over = false;
-  try {
+  // The holder releases the Swift context when the last reference (this one, or the autograd
+  // graph's) goes away, whatever happens below.
+  auto holder = c10::make_intrusive<CheckpointState>();
+  holder->fn = fn;
+  holder->release = release;
+  holder->ctx = ctx;
+  CT_GUARD({
     auto in = list(inputs, n);
-    in.push_back(at::empty({0}, at::TensorOptions().requires_grad(true)));
-    handed_over = true;  // forward takes ownership of `state` through the capsule
-    auto outs = CheckpointFunction::apply(state, in);
+    in.push_back(at::empty({0}).requires_grad_(true));
+    auto outs = CheckpointFunction::apply(holder.get(), at::TensorList(in));
     *count = static_cast<int64_t>(outs.size());
     for (int64_t i = 0; i < cap && i < *count; i++) outputs[i] = wrap(outs[i]);
-    return 0;
-  } catch (const c10::Error &e) {
-    ctorch::set_error(e.what_without_backtrace());
-  } catch (const std::exception &e) {
-    ctorch::set_error(e.what());
-  } catch (...) {
-    ctorch::set_error("unknown C++ exception");
-  }
-  if (!handed_over) delete state;
-  return 1;
+  })
 }
 
 // ---- autocast (as torch.autocast's __enter__ / __exit__) ------------------------------------------

@@ -41,16 +41,19 @@ struct Header {
     var header = Header()
     header.dataStart = 8 + headerLength
     header.dataSize = file.count - header.dataStart
-    var seen = Set<String>()
+    header.tensors.reserveCapacity(members.count)
+    var sawMetadata = false
     for member in members {
       let (name, value) = (member.key, member.value)
-      guard seen.insert(name).inserted else {
-        throw fail("header lists \(name == "__metadata__" ? "__metadata__" : "tensor \(quoted(name))") twice")
-      }
       if name == "__metadata__" {
+        guard !sawMetadata else { throw fail("header lists __metadata__ twice") }
+        sawMetadata = true
         header.metadata = try parseMetadata(value, fail)
       } else {
-        header.tensors[name] = try parseEntry(name, value, dataSize: header.dataSize, fail)
+        let info = try parseEntry(name, value, dataSize: header.dataSize, fail)
+        guard header.tensors.updateValue(info, forKey: name) == nil else {
+          throw fail("header lists tensor \(quoted(name)) twice")
+        }
       }
     }
     try checkLayout(header.tensors, dataSize: header.dataSize, fail)
@@ -82,7 +85,7 @@ struct Header {
   private static func parseEntry(
     _ name: String, _ value: JSONValue, dataSize: Int, _ fail: (String) -> SafeTensorsError
   ) throws(SafeTensorsError) -> TensorInfo {
-    let tensor = "tensor \(quoted(name))"
+    var tensor: String { "tensor \(quoted(name))" }  // built only when there is an error
     guard case .object(let fields) = value else {
       throw fail("\(tensor) entry is \(value.kindName), expected an object")
     }
@@ -143,28 +146,30 @@ struct Header {
   private static func checkLayout(
     _ tensors: [String: TensorInfo], dataSize: Int, _ fail: (String) -> SafeTensorsError
   ) throws(SafeTensorsError) {
-    let ordered = tensors.sorted { a, b in
-      let (ra, rb) = (a.value.byteRange, b.value.byteRange)
-      if ra.lowerBound != rb.lowerBound { return ra.lowerBound < rb.lowerBound }
-      if ra.upperBound != rb.upperBound { return ra.upperBound < rb.upperBound }
-      return utf8Less(a.key, b.key)
-    }
+    // Sort plain integers (names only break ties): sorting the strings themselves is slow on
+    // headers with hundreds of thousands of tensors.
+    let entries = Array(tensors)
+    let spans = entries.indices.map { (lower: entries[$0].value.byteRange.lowerBound, upper: entries[$0].value.byteRange.upperBound, index: $0) }
+      .sorted { a, b in
+        if a.lower != b.lower { return a.lower < b.lower }
+        if a.upper != b.upper { return a.upper < b.upper }
+        return utf8Less(entries[a.index].key, entries[b.index].key)
+      }
     var covered = 0
-    var previous: (name: String, range: Range<Int>)? = nil
-    for (name, info) in ordered {
-      let range = info.byteRange
-      if range.lowerBound < covered, let previous {
+    var previous: (lower: Int, upper: Int, index: Int)? = nil
+    for span in spans {
+      if span.lower < covered, let previous {
         throw fail(
-          "tensor \(quoted(name)) data_offsets [\(range.lowerBound), \(range.upperBound)] overlap tensor \(quoted(previous.name)) [\(previous.range.lowerBound), \(previous.range.upperBound)]"
+          "tensor \(quoted(entries[span.index].key)) data_offsets [\(span.lower), \(span.upper)] overlap tensor \(quoted(entries[previous.index].key)) [\(previous.lower), \(previous.upper)]"
         )
       }
-      if range.lowerBound > covered {
+      if span.lower > covered {
         throw fail(
-          "data section has a gap: bytes [\(covered), \(range.lowerBound)) before tensor \(quoted(name)) belong to no tensor"
+          "data section has a gap: bytes [\(covered), \(span.lower)) before tensor \(quoted(entries[span.index].key)) belong to no tensor"
         )
       }
-      covered = range.upperBound
-      previous = (name, range)
+      covered = span.upper
+      previous = span
     }
     if covered != dataSize {
       throw fail("data section has \(dataSize - covered) trailing bytes after the last tensor (tensors cover \(covered) of \(dataSize))")

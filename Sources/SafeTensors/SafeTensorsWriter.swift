@@ -35,10 +35,11 @@ public enum SafeTensorsWriter {
   ) throws(SafeTensorsError) {
     let (header, ordered) = try prepare(tensors, metadata: metadata, path: path)
 
+    // Same folder as the target, so the final rename stays on one file system (atomic).
     let slash = path.lastIndex(of: "/")
-    let directory = slash.map { String(path[..<$0]) } ?? "."
+    let folder = slash.map { String(path[...$0]) } ?? ""  // keeps the slash
     let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
-    let temp = (directory.isEmpty ? "" : directory + "/") + ".\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    let temp = folder + ".\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
 
     let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw SafeTensorsError(path, "cannot create temporary file: \(systemError())") }

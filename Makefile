@@ -1,0 +1,27 @@
+# The two commands of a fresh machine: `make run` (main job) and `make test` (every test).
+SHELL := /bin/bash
+SWIFT_LCM_CACHE ?= $(HOME)/.cache/swift-lcm
+PYTHON := $(SWIFT_LCM_CACHE)/py/bin/python
+export SWIFT_LCM_PYTHON ?= $(PYTHON)
+
+.PHONY: run test setup bench fixtures
+
+setup:
+	@scripts/setup.sh
+
+# Main job on the built-in default: environment report, then a short real training computation.
+run: setup
+	.build/release/lcm doctor
+	.build/release/lcm selftest
+
+test: setup
+	swift build --build-tests
+	swift test --skip-build
+
+# Per-op overhead and matmul, Swift beside Python torch on this machine.
+bench: setup
+	scripts/bench_ops.sh
+
+# Regenerates the committed parity fixtures (pinned versions in scripts/requirements-test.txt).
+fixtures:
+	$(PYTHON) scripts/fixtures/make_op_fixtures.py Tests/Fixtures

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Idempotent set-up for swift-lcm, run by `make run` and `make test`:
+#   1. Debian build packages (installed only when missing),
+#   2. torch==2.11.0 from PyPI in a per-user cache outside the repo (reused when present), or the
+#      torch 2.11.x that $LIBTORCH points at, plus the pinned test-only Python packages,
+#   3. the `.libtorch` link that Package.swift reads, and a release build of `lcm`.
+# Environment: SWIFT_LCM_CACHE (default ~/.cache/swift-lcm), LIBTORCH, SWIFT_LCM_SKIP_BUILD=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TORCH_VERSION=2.11.0
+CACHE="${SWIFT_LCM_CACHE:-$HOME/.cache/swift-lcm}"
+VENV="$CACHE/py"
+say() { echo "setup: $*"; }
+die() { echo "setup: error: $*" >&2; exit 1; }
+
+# 1. Debian packages ------------------------------------------------------------------------------
+packages=(g++ libstdc++-12-dev pkg-config libturbojpeg0-dev libpng-dev libwebp-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  say "installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+  say "Debian packages present"
+fi
+
+# 2. Python environment with torch and the test-only packages --------------------------------------
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating Python environment in $VENV"
+  mkdir -p "$CACHE"
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+fi
+have_torch=$("$VENV/bin/python" -c 'import torch; print(torch.__version__)' 2>/dev/null || true)
+if [ -z "${LIBTORCH:-}" ] && [[ "$have_torch" != "$TORCH_VERSION"* ]]; then
+  say "installing torch==$TORCH_VERSION into $VENV (about 4.6 GB, once per machine)"
+  "$VENV/bin/python" -m pip install -q "torch==$TORCH_VERSION"
+fi
+stamp="$VENV/.swift-lcm-test-requirements"
+if ! cmp -s scripts/requirements-test.txt "$stamp" 2>/dev/null; then
+  say "installing test-only Python packages (scripts/requirements-test.txt)"
+  if [[ "$have_torch" == "$TORCH_VERSION"* ]] || [ -z "${LIBTORCH:-}" ]; then
+    "$VENV/bin/python" -m pip install -q -r scripts/requirements-test.txt "torch==$TORCH_VERSION"
+  else
+    "$VENV/bin/python" -m pip install -q -r scripts/requirements-test.txt
+  fi
+  cp scripts/requirements-test.txt "$stamp"
+else
+  say "test-only Python packages present"
+fi
+
+# 3. libtorch ---------------------------------------------------------------------------------------
+if [ -n "${LIBTORCH:-}" ]; then
+  torch_dir="$LIBTORCH"
+  say "using LIBTORCH=$torch_dir"
+else
+  torch_dir=$("$VENV/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')
+fi
+[ -f "$torch_dir/lib/libtorch_cpu.so" ] || die "$torch_dir/lib/libtorch_cpu.so not found (LIBTORCH must hold include/ and lib/)"
+[ -d "$torch_dir/include/ATen" ] || die "$torch_dir/include/ATen not found (LIBTORCH must hold include/ and lib/)"
+version=""
+if [ -f "$torch_dir/version.py" ]; then
+  version=$(sed -n "s/^__version__ = '\(.*\)'/\1/p" "$torch_dir/version.py")
+elif [ -f "$torch_dir/build-version" ]; then
+  version=$(cat "$torch_dir/build-version")
+fi
+[[ "$version" == 2.11.* ]] || die "libtorch at $torch_dir is version '${version:-unknown}', swift-lcm needs 2.11.x"
+say "libtorch $version at $torch_dir"
+if [ -z "${LIBTORCH:-}" ] && [ "$(readlink .libtorch 2>/dev/null)" != "$torch_dir" ]; then
+  ln -sfn "$torch_dir" .libtorch
+fi
+
+# 4. Build ------------------------------------------------------------------------------------------
+if [ "${SWIFT_LCM_SKIP_BUILD:-0}" != 1 ]; then
+  say "building lcm (release)"
+  swift build -c release --product lcm 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' || true
+  [ -x .build/release/lcm ] || die "release build failed"
+  say "built .build/release/lcm"
+fi
