@@ -73,12 +73,14 @@ public final class ParameterStore {
   }
 
   /// Moves every tensor; floating-point parameters take `dtype` when given, buffers of other
-  /// types keep theirs.
+  /// types keep theirs. Meta tensors have no values to move: they stay meta and take the new
+  /// device and dtype when a state dict is loaded (build on meta, `to(...)`, load).
   public func to(device: Device? = nil, dtype: DType? = nil) throws(TorchError) {
     let target = device ?? self.device
     try Torch.noGrad { () throws(TorchError) in
       for p in entries {
         let t = p.tensor
+        if t.device.kind == .meta { continue }
         let newType = (dtype != nil && t.dtype.isFloatingPoint) ? dtype! : t.dtype
         if t.device == target && t.dtype == newType { continue }
         try p.replace(try t.to(target, newType))

@@ -120,7 +120,7 @@ extension ParameterStore {
         let src = try value(p.name)
         let target = p.tensor
         if target.device.kind == .meta {
-          try p.replace(try src.to(device, p.isBuffer ? src.dtype : target.dtype))
+          try p.replace(try src.to(device, p.isBuffer || !src.dtype.isFloatingPoint ? src.dtype : dtype))
         } else {
           try target.copy_(src)
         }
