@@ -39,16 +39,18 @@ let package = Package(
     .target(name: "Torch", dependencies: ["CTorch"]),
     .target(name: "SafeTensors"),
     .target(name: "TorchNN", dependencies: ["Torch", "SafeTensors"]),
+    // Op parity cases shared by the tests (CPU) and `lcm selftest --parity-fixture` (GPU checks).
+    .target(name: "OpParity", dependencies: ["Torch", "TorchNN", "SafeTensors"]),
     .executableTarget(
       name: "lcm",
       dependencies: [
-        "Torch", "TorchNN", "SafeTensors",
+        "Torch", "TorchNN", "SafeTensors", "OpParity",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]
     ),
     .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),
-    .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchNN", "SafeTensors"]),
+    .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchNN", "SafeTensors", "OpParity"]),
     .testTarget(name: "TorchNNTests", dependencies: ["TorchNN", "Torch", "SafeTensors"]),
   ],
   swiftLanguageModes: [.v6],

