@@ -38,18 +38,24 @@ let package = Package(
     ),
     .target(name: "Torch", dependencies: ["CTorch"]),
     .target(name: "SafeTensors"),
+    .target(name: "CLIPTokenizer"),
+    .systemLibrary(name: "CImageLibs"),
+    .target(name: "ImageCodecs", dependencies: ["CImageLibs"]),
+    .target(name: "WebDataset", dependencies: ["ImageCodecs"]),
     .target(name: "TorchNN", dependencies: ["Torch", "SafeTensors"]),
     // Op parity cases shared by the tests (CPU) and `lcm selftest --parity-fixture` (GPU checks).
     .target(name: "OpParity", dependencies: ["Torch", "TorchNN", "SafeTensors"]),
     .executableTarget(
       name: "lcm",
       dependencies: [
-        "Torch", "TorchNN", "SafeTensors", "OpParity",
+        "Torch", "TorchNN", "SafeTensors", "OpParity", "WebDataset", "ImageCodecs", "CLIPTokenizer",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]
     ),
     .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),
+    .testTarget(name: "CLIPTokenizerTests", dependencies: ["CLIPTokenizer"]),
+    .testTarget(name: "WebDatasetTests", dependencies: ["WebDataset", "ImageCodecs"]),
     .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchNN", "SafeTensors", "OpParity"]),
     .testTarget(name: "TorchNNTests", dependencies: ["TorchNN", "Torch", "SafeTensors"]),
   ],

@@ -1,0 +1,1 @@
+// CLIP BPE tokenizer (pure Swift): see issue 3.

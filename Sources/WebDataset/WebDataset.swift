@@ -1,0 +1,1 @@
+// WebDataset streaming: see issue 5.

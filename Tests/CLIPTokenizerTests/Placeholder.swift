@@ -1,0 +1,2 @@
+import CLIPTokenizer
+import Testing

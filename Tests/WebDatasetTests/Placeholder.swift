@@ -1,0 +1,3 @@
+import ImageCodecs
+import Testing
+import WebDataset
