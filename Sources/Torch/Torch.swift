@@ -12,6 +12,21 @@ public enum Torch {
   /// distribution's `build-version` beside its lib/ folder; nil when neither exists.
   public static var runtimeVersion: String? { RuntimeVersion.read(libraryPath: libraryPath) }
 
+  /// Why the loaded libtorch cannot be used with this build, or nil when it can (same
+  /// major.minor version as the headers; local suffixes like "+cu130" do not matter).
+  public static func versionProblem(built: String = buildVersion, loaded: String? = runtimeVersion) -> String? {
+    guard let loaded else {
+      return "cannot tell the version of the loaded libtorch (\(libraryPath.isEmpty ? "path unknown" : libraryPath)): no version.py or build-version beside its lib/ folder"
+    }
+    func minor(_ v: String) -> String {
+      (v.split(separator: "+").first.map(String.init) ?? v).split(separator: ".").prefix(2).joined(separator: ".")
+    }
+    if minor(loaded) != minor(built) {
+      return "libtorch \(loaded) is loaded but swift-lcm was built for \(built): run scripts/setup.sh, or point LIBTORCH at torch \(built)"
+    }
+    return nil
+  }
+
   public static var numThreads: Int {
     get {
       var n: Int32 = 0

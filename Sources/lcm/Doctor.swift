@@ -11,15 +11,8 @@ struct Doctor: ParsableCommand {
     print("libtorch (build): \(built)")
     let path = Torch.libraryPath
     print("libtorch (loaded): \(path.isEmpty ? "unknown path" : path)")
-    guard let runtime = Torch.runtimeVersion else {
-      throw ValidationError("cannot tell the version of the loaded libtorch: no version.py or build-version beside \(path)")
-    }
-    print("libtorch version: \(runtime)")
-    let base = { (v: String) in v.split(separator: "+").first.map(String.init) ?? v }
-    let minor = { (v: String) in base(v).split(separator: ".").prefix(2).joined(separator: ".") }
-    guard minor(runtime) == minor(built) else {
-      throw ValidationError("libtorch \(runtime) is loaded but swift-lcm was built for \(built): rebuild with scripts/setup.sh or point LIBTORCH at torch \(built)")
-    }
+    if let problem = Torch.versionProblem() { throw ValidationError(problem) }
+    print("libtorch version: \(Torch.runtimeVersion!)")
     print("threads: \(Torch.numThreads) intra-op, \(Torch.numInteropThreads) inter-op")
     let (loaded, message) = CUDA.libraryLoaded
     print("libtorch_cuda: \(loaded ? "loaded" : "not loaded (\(message))")")

@@ -72,3 +72,22 @@ struct ErrorTests {
   }
 }
 
+
+@Suite("libtorch version checks")
+struct VersionTests {
+  @Test func loadedVersionMatchesBuild() {
+    #expect(Torch.runtimeVersion?.hasPrefix("2.11.") == true)
+    #expect(Torch.buildVersion.hasPrefix("2.11."))
+    #expect(Torch.versionProblem() == nil)
+  }
+
+  @Test(arguments: [("2.11.0", "2.11.0+cu130", true), ("2.11.0", "2.11.1", true), ("2.11.0", "2.10.0+cpu", false), ("2.11.0", "3.11.0", false)])
+  func versionRule(built: String, loaded: String, ok: Bool) {
+    #expect((Torch.versionProblem(built: built, loaded: loaded) == nil) == ok)
+  }
+
+  @Test func unknownVersionIsAProblem() {
+    let problem = Torch.versionProblem(built: "2.11.0", loaded: nil)
+    #expect(problem?.contains("cannot tell the version") == true)
+  }
+}
