@@ -43,12 +43,13 @@ let package = Package(
     .target(name: "ImageCodecs", dependencies: ["CImageLibs"]),
     .target(name: "WebDataset", dependencies: ["ImageCodecs"]),
     .target(name: "TorchNN", dependencies: ["Torch", "SafeTensors"]),
+    .target(name: "DiffusionModels", dependencies: ["Torch", "TorchNN", "SafeTensors"]),
     // Op parity cases shared by the tests (CPU) and `lcm selftest --parity-fixture` (GPU checks).
     .target(name: "OpParity", dependencies: ["Torch", "TorchNN", "SafeTensors"]),
     .executableTarget(
       name: "lcm",
       dependencies: [
-        "Torch", "TorchNN", "SafeTensors", "OpParity", "WebDataset", "ImageCodecs", "CLIPTokenizer",
+        "Torch", "TorchNN", "SafeTensors", "OpParity", "WebDataset", "ImageCodecs", "CLIPTokenizer", "DiffusionModels",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]
@@ -58,6 +59,7 @@ let package = Package(
     .testTarget(name: "WebDatasetTests", dependencies: ["WebDataset", "ImageCodecs"]),
     .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchNN", "SafeTensors", "OpParity"]),
     .testTarget(name: "TorchNNTests", dependencies: ["TorchNN", "Torch", "SafeTensors"]),
+    .testTarget(name: "DiffusionModelsTests", dependencies: ["DiffusionModels", "TorchNN", "Torch", "SafeTensors"]),
   ],
   swiftLanguageModes: [.v6],
   cxxLanguageStandard: .cxx17

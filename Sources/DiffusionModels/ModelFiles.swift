@@ -1,0 +1,37 @@
+import Foundation
+import SafeTensors
+import Torch
+import TorchNN
+
+/// Where a diffusers/transformers component keeps its weights, and how to load them.
+public enum ModelFiles {
+  /// The safetensors weights of a component folder: `<base>[.<variant>].safetensors` or its
+  /// sharded `.safetensors.index.json`. Pickle-only checkpoints are refused without reading them.
+  public static func weights(in dir: String, base: String, variant: String? = nil) throws -> String {
+    let fm = FileManager.default
+    var names: [String] = []
+    if let variant { names += ["\(base).\(variant).safetensors", "\(base).safetensors.index.\(variant).json", "\(base).\(variant).safetensors.index.json"] }
+    names += ["\(base).safetensors", "\(base).safetensors.index.json"]
+    for name in names where fm.fileExists(atPath: "\(dir)/\(name)") { return "\(dir)/\(name)" }
+    for pickle in ["\(base).bin", "pytorch_model.bin", "\(base).ckpt", "model.ckpt"] where fm.fileExists(atPath: "\(dir)/\(pickle)") {
+      throw ConfigError("\(dir)/\(pickle)", "only a pickle checkpoint is present; swift-lcm never executes pickles. Convert it once with Python: `from diffusers import ...; m = X.from_pretrained(dir); m.save_pretrained(dir, safe_serialization=True)`")
+    }
+    throw ConfigError(dir, "no weights found (looked for \(names.joined(separator: ", ")))")
+  }
+}
+
+extension UNet2DConditionModel {
+  /// Loads a diffusers `unet/` folder: config.json and its safetensors weights (strictly), on a
+  /// device, with floating-point weights converted to dtype.
+  public static func load(
+    folder: String, device: Device = .cpu, dtype: TensorDType = .float32, variant: String? = nil
+  ) throws -> UNet2DConditionModel {
+    let config = try UNet2DConditionConfig(path: "\(folder)/config.json")
+    let store = ParameterStore(device: .meta)
+    let model = try UNet2DConditionModel(config: config, store: store)
+    try store.to(device: device, dtype: dtype)
+    let path = try ModelFiles.weights(in: folder, base: "diffusion_pytorch_model", variant: variant)
+    try store.load(from: try openSafeTensors(path: path), name: path)
+    return model
+  }
+}

@@ -1,0 +1,145 @@
+import Torch
+import TorchNN
+
+/// The settings every UNet block shares.
+struct BlockSettings {
+  var tembChannels: Int
+  var groups: Int
+  var eps: Double
+  var dropout: Double
+  var outputScaleFactor: Double
+  var useLinearProjection: Bool
+}
+
+/// `DownBlock2D` and `CrossAttnDownBlock2D` (attentions empty for the former).
+public final class DownBlock {
+  public let resnets: [ResnetBlock2D]
+  public let attentions: [Transformer2DModel]
+  public let downsamplers: [Downsample2D]
+
+  init(
+    _ path: ModulePath, crossAttention: Bool, numLayers: Int, inChannels: Int, outChannels: Int, addDownsample: Bool,
+    downsamplePadding: Int, heads: Int, transformerLayers: Int, crossAttentionDim: Int, settings s: BlockSettings
+  ) throws(TorchError) {
+    var resnets: [ResnetBlock2D] = [], attentions: [Transformer2DModel] = []
+    for i in 0..<numLayers {
+      resnets.append(try ResnetBlock2D(
+        path / "resnets" / i, inChannels: i == 0 ? inChannels : outChannels, outChannels: outChannels,
+        tembChannels: s.tembChannels, groups: s.groups, eps: s.eps, dropout: s.dropout, outputScaleFactor: s.outputScaleFactor))
+      if crossAttention {
+        attentions.append(try Transformer2DModel(
+          path / "attentions" / i, heads: heads, dimHead: outChannels / heads, inChannels: outChannels,
+          numLayers: transformerLayers, crossAttentionDim: crossAttentionDim, normNumGroups: s.groups,
+          useLinearProjection: s.useLinearProjection))
+      }
+    }
+    self.resnets = resnets
+    self.attentions = attentions
+    downsamplers = addDownsample
+      ? [try Downsample2D(path / "downsamplers" / 0, channels: outChannels, padding: downsamplePadding)] : []
+  }
+
+  /// Returns the block output and the states the up blocks take as skip connections.
+  public func callAsFunction(_ x: Tensor, temb: Tensor, context: Tensor?) throws -> (Tensor, [Tensor]) {
+    var h = x
+    var states: [Tensor] = []
+    for (i, resnet) in resnets.enumerated() {
+      h = try resnet(h, temb: temb)
+      if !attentions.isEmpty { h = try attentions[i](h, context: try requireContext(context)) }
+      states.append(h)
+    }
+    for d in downsamplers {
+      h = try d(h)
+      states.append(h)
+    }
+    return (h, states)
+  }
+}
+
+/// `UpBlock2D` and `CrossAttnUpBlock2D`.
+public final class UpBlock {
+  public let resnets: [ResnetBlock2D]
+  public let attentions: [Transformer2DModel]
+  public let upsamplers: [Upsample2D]
+
+  init(
+    _ path: ModulePath, crossAttention: Bool, numLayers: Int, inChannels: Int, prevOutputChannel: Int, outChannels: Int,
+    addUpsample: Bool, heads: Int, transformerLayers: Int, crossAttentionDim: Int, settings s: BlockSettings
+  ) throws(TorchError) {
+    var resnets: [ResnetBlock2D] = [], attentions: [Transformer2DModel] = []
+    for i in 0..<numLayers {
+      let skip = i == numLayers - 1 ? inChannels : outChannels
+      let resIn = i == 0 ? prevOutputChannel : outChannels
+      resnets.append(try ResnetBlock2D(
+        path / "resnets" / i, inChannels: resIn + skip, outChannels: outChannels, tembChannels: s.tembChannels,
+        groups: s.groups, eps: s.eps, dropout: s.dropout, outputScaleFactor: s.outputScaleFactor))
+      if crossAttention {
+        attentions.append(try Transformer2DModel(
+          path / "attentions" / i, heads: heads, dimHead: outChannels / heads, inChannels: outChannels,
+          numLayers: transformerLayers, crossAttentionDim: crossAttentionDim, normNumGroups: s.groups,
+          useLinearProjection: s.useLinearProjection))
+      }
+    }
+    self.resnets = resnets
+    self.attentions = attentions
+    upsamplers = addUpsample ? [try Upsample2D(path / "upsamplers" / 0, channels: outChannels)] : []
+  }
+
+  /// skips: this block's skip connections, last one used first.
+  public func callAsFunction(
+    _ x: Tensor, skips: [Tensor], temb: Tensor, context: Tensor?, upsampleSize: (Int, Int)?
+  ) throws -> Tensor {
+    var h = x
+    var remaining = skips
+    for (i, resnet) in resnets.enumerated() {
+      h = try Tensor.cat([h, remaining.removeLast()], dim: 1)
+      h = try resnet(h, temb: temb)
+      if !attentions.isEmpty { h = try attentions[i](h, context: try requireContext(context)) }
+    }
+    for u in upsamplers { h = try u(h, outputSize: upsampleSize) }
+    return h
+  }
+}
+
+/// `UNetMidBlock2DCrossAttn`: resnet, then (attention, resnet) pairs.
+public final class UNetMidBlock2DCrossAttn {
+  public let resnets: [ResnetBlock2D]
+  public let attentions: [Transformer2DModel]
+
+  init(
+    _ path: ModulePath, inChannels: Int, heads: Int, transformerLayers: Int, crossAttentionDim: Int,
+    settings s: BlockSettings, numLayers: Int = 1
+  ) throws(TorchError) {
+    var resnets = [try ResnetBlock2D(
+      path / "resnets" / 0, inChannels: inChannels, outChannels: inChannels, tembChannels: s.tembChannels,
+      groups: s.groups, eps: s.eps, dropout: s.dropout, outputScaleFactor: s.outputScaleFactor)]
+    var attentions: [Transformer2DModel] = []
+    for i in 0..<numLayers {
+      attentions.append(try Transformer2DModel(
+        path / "attentions" / i, heads: heads, dimHead: inChannels / heads, inChannels: inChannels,
+        numLayers: transformerLayers, crossAttentionDim: crossAttentionDim, normNumGroups: s.groups,
+        useLinearProjection: s.useLinearProjection))
+      resnets.append(try ResnetBlock2D(
+        path / "resnets" / (i + 1), inChannels: inChannels, outChannels: inChannels, tembChannels: s.tembChannels,
+        groups: s.groups, eps: s.eps, dropout: s.dropout, outputScaleFactor: s.outputScaleFactor))
+    }
+    self.resnets = resnets
+    self.attentions = attentions
+  }
+
+  public func callAsFunction(_ x: Tensor, temb: Tensor, context: Tensor?) throws -> Tensor {
+    var h = try resnets[0](x, temb: temb)
+    for (attn, resnet) in zip(attentions, resnets.dropFirst()) {
+      h = try attn(h, context: try requireContext(context))
+      h = try resnet(h, temb: temb)
+    }
+    return h
+  }
+}
+
+func requireContext(_ context: Tensor?) throws(TorchError) -> Tensor {
+  guard let context else {
+    throw TorchError(op: "UNet2DConditionModel", message: "cross-attention blocks need encoder_hidden_states")
+  }
+  return context
+}

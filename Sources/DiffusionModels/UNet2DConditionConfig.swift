@@ -1,0 +1,125 @@
+import Foundation
+
+/// diffusers' UNet2DConditionModel config, with its defaults. Values the project does not
+/// implement are refused at load, naming the key.
+public struct UNet2DConditionConfig: Sendable {
+  public var sampleSize: Int?
+  public var inChannels = 4
+  public var outChannels = 4
+  public var centerInputSample = false
+  public var flipSinToCos = true
+  public var freqShift = 0
+  public var downBlockTypes = ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]
+  public var midBlockType: String? = "UNetMidBlock2DCrossAttn"
+  public var upBlockTypes = ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]
+  public var blockOutChannels = [320, 640, 1280, 1280]
+  public var layersPerBlock = [2, 2, 2, 2]
+  public var downsamplePadding = 1
+  public var midBlockScaleFactor = 1.0
+  public var dropout = 0.0
+  public var actFn = "silu"
+  public var normNumGroups = 32
+  public var normEps = 1e-5
+  public var crossAttentionDim = [1280, 1280, 1280, 1280]
+  public var transformerLayersPerBlock = [1, 1, 1, 1]
+  /// Heads per block: diffusers' `num_attention_heads or attention_head_dim` quirk already applied.
+  public var numAttentionHeads = [8, 8, 8, 8]
+  public var useLinearProjection = false
+  public var upcastAttention = false
+  public var additionEmbedType: String?
+  public var additionTimeEmbedDim: Int?
+  public var projectionClassEmbeddingsInputDim: Int?
+  public var resnetOutScaleFactor = 1.0
+  public var timeCondProjDim: Int?
+  public var convInKernel = 3
+  public var convOutKernel = 3
+
+  public init() {}
+
+  public var timeEmbedDim: Int { blockOutChannels[0] * 4 }
+
+  public init(reader c: ConfigReader) throws {
+    let f = c.file
+    sampleSize = try c.optionalInt("sample_size")
+    inChannels = try c.int("in_channels", 4)
+    outChannels = try c.int("out_channels", 4)
+    centerInputSample = try c.bool("center_input_sample", false)
+    flipSinToCos = try c.bool("flip_sin_to_cos", true)
+    freqShift = try c.int("freq_shift", 0)
+    downBlockTypes = try c.strings("down_block_types", downBlockTypes)
+    midBlockType = c.isNull("mid_block_type") && c.values["mid_block_type"] != nil ? nil : try c.string("mid_block_type", "UNetMidBlock2DCrossAttn")
+    upBlockTypes = try c.strings("up_block_types", upBlockTypes)
+    let n = downBlockTypes.count
+    blockOutChannels = try c.values["block_out_channels"] == nil ? blockOutChannels : {
+      guard let a = c.values["block_out_channels"] as? [NSNumber] else { throw ConfigError(f, "block_out_channels must be a list of integers") }
+      return a.map(\.intValue)
+    }()
+    guard blockOutChannels.count == n, upBlockTypes.count == n else {
+      throw ConfigError(f, "down_block_types, up_block_types and block_out_channels must have the same length (\(n), \(upBlockTypes.count), \(blockOutChannels.count))")
+    }
+    for t in downBlockTypes where !["DownBlock2D", "CrossAttnDownBlock2D"].contains(t) {
+      throw ConfigError(f, "down_block_types: \(t) is not supported by swift-lcm")
+    }
+    for t in upBlockTypes where !["UpBlock2D", "CrossAttnUpBlock2D"].contains(t) {
+      throw ConfigError(f, "up_block_types: \(t) is not supported by swift-lcm")
+    }
+    if let m = midBlockType, m != "UNetMidBlock2DCrossAttn" {
+      throw ConfigError(f, "mid_block_type: \(m) is not supported by swift-lcm")
+    }
+    layersPerBlock = try c.intOrList("layers_per_block", count: n, 2)!
+    downsamplePadding = try c.int("downsample_padding", 1)
+    midBlockScaleFactor = try c.double("mid_block_scale_factor", 1)
+    dropout = try c.double("dropout", 0)
+    actFn = try c.string("act_fn", "silu")
+    guard ["silu", "swish"].contains(actFn) else { throw ConfigError(f, "act_fn = \(actFn) is not supported by swift-lcm") }
+    guard let groups = try c.optionalInt("norm_num_groups") ?? (c.values["norm_num_groups"] == nil ? 32 : nil) else {
+      throw ConfigError(f, "norm_num_groups = null is not supported by swift-lcm")
+    }
+    normNumGroups = groups
+    normEps = try c.double("norm_eps", 1e-5)
+    crossAttentionDim = try c.intOrList("cross_attention_dim", count: n, 1280)!
+    transformerLayersPerBlock = try c.intOrList("transformer_layers_per_block", count: n, 1)!
+    // diffusers: num_attention_heads = num_attention_heads or attention_head_dim (a naming quirk);
+    // setting num_attention_heads itself raises in diffusers, and so here.
+    if !c.isNull("num_attention_heads") {
+      throw ConfigError(f, "num_attention_heads cannot be set for UNet2DConditionModel (diffusers raises too); use attention_head_dim")
+    }
+    numAttentionHeads = try c.intOrList("attention_head_dim", count: n, 8)!
+    useLinearProjection = try c.bool("use_linear_projection", false)
+    upcastAttention = try c.bool("upcast_attention", false)
+    additionEmbedType = try c.string("addition_embed_type")
+    if let t = additionEmbedType, t != "text_time" {
+      throw ConfigError(f, "addition_embed_type = \(t) is not supported by swift-lcm")
+    }
+    additionTimeEmbedDim = try c.optionalInt("addition_time_embed_dim")
+    projectionClassEmbeddingsInputDim = try c.optionalInt("projection_class_embeddings_input_dim")
+    if additionEmbedType == "text_time", additionTimeEmbedDim == nil || projectionClassEmbeddingsInputDim == nil {
+      throw ConfigError(f, "addition_embed_type text_time needs addition_time_embed_dim and projection_class_embeddings_input_dim")
+    }
+    resnetOutScaleFactor = try c.double("resnet_out_scale_factor", 1)
+    timeCondProjDim = try c.optionalInt("time_cond_proj_dim")
+    convInKernel = try c.int("conv_in_kernel", 3)
+    convOutKernel = try c.int("conv_out_kernel", 3)
+    // Known diffusers options this project does not implement: only their defaults load.
+    for key in ["class_embed_type", "encoder_hid_dim", "encoder_hid_dim_type", "num_class_embeds", "time_embedding_dim",
+                "time_embedding_act_fn", "timestep_post_act", "cross_attention_norm", "reverse_transformer_layers_per_block",
+                "mid_block_only_cross_attention"] {
+      try c.unsupported(key)
+    }
+    try c.unsupported("only_cross_attention", allowed: [false, nil])
+    try c.unsupported("dual_cross_attention", allowed: [false, nil])
+    try c.unsupported("resnet_time_scale_shift", allowed: ["default", nil])
+    try c.unsupported("resnet_skip_time_act", allowed: [false, nil])
+    try c.unsupported("time_embedding_type", allowed: ["positional", nil])
+    try c.unsupported("attention_type", allowed: ["default", nil])
+    try c.unsupported("class_embeddings_concat", allowed: [false, nil])
+    for (i, ch) in blockOutChannels.enumerated() {
+      guard ch % normNumGroups == 0 else { throw ConfigError(f, "block_out_channels[\(i)] = \(ch) is not divisible by norm_num_groups \(normNumGroups)") }
+      guard numAttentionHeads[i] > 0, ch % numAttentionHeads[i] == 0 else {
+        throw ConfigError(f, "block_out_channels[\(i)] = \(ch) is not divisible by attention_head_dim (heads) \(numAttentionHeads[i])")
+      }
+    }
+  }
+
+  public init(path: String) throws { try self.init(reader: ConfigReader(path: path)) }
+}
