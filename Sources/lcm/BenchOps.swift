@@ -45,20 +45,27 @@ struct BenchOps: ParsableCommand {
     print("swift  matmul \(matmul)^3 \(dt): \(fmt(seconds * 1e3)) ms, \(fmt(flops / seconds / 1e12)) TFLOP/s")
   }
 
-  func time(_ n: Int, _ body: () throws -> Void) throws -> Double {
+  func time(_ n: Int, _ body: () throws -> Void) throws -> Double { try BenchClock.time(n, body) }
+  func fmt(_ v: Double) -> String { BenchClock.fmt(v) }
+}
+
+/// Wall-clock timing for the bench commands.
+enum BenchClock {
+  /// Mean seconds per call after min(n, 1000) warm-up calls.
+  static func time(_ n: Int, _ body: () throws -> Void) throws -> Double {
     for _ in 0..<min(n, 1000) { try body() }
     let start = now()
     for _ in 0..<n { try body() }
     return (now() - start) / Double(n)
   }
 
-  func now() -> Double {
+  static func now() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
   }
 
-  func fmt(_ v: Double) -> String {
+  static func fmt(_ v: Double) -> String {
     let hundredths = Int((v * 100).rounded())
     let frac = abs(hundredths % 100)
     return "\(hundredths / 100).\(frac < 10 ? "0" : "")\(frac)"
