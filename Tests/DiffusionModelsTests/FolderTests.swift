@@ -1,0 +1,58 @@
+import Foundation
+import Testing
+import Torch
+
+@testable import DiffusionModels
+
+@Suite("model folders and the hub cache")
+struct FolderTests {
+  /// A pipeline folder of the tiny fixtures, and a fake hub cache holding it at two revisions.
+  func makeHub() throws -> (hubHome: String, snapshot: String) {
+    let fm = FileManager.default
+    let home = NSTemporaryDirectory() + "hf-\(UInt32.random(in: 0...UInt32.max))"
+    let repo = "\(home)/hub/models--tiny--lcm-pipe"
+    let snapshot = "\(repo)/snapshots/0123abcd"
+    try fm.createDirectory(atPath: snapshot, withIntermediateDirectories: true)
+    try fm.createDirectory(atPath: "\(repo)/refs", withIntermediateDirectories: true)
+    try "0123abcd".write(toFile: "\(repo)/refs/main", atomically: true, encoding: .utf8)
+    let f = "\(repoRoot)/Tests/Fixtures"
+    try fm.createSymbolicLink(atPath: "\(snapshot)/unet", withDestinationPath: "\(f)/unet/lcm")
+    try fm.createSymbolicLink(atPath: "\(snapshot)/vae", withDestinationPath: "\(f)/vae/vae")
+    try fm.createSymbolicLink(atPath: "\(snapshot)/text_encoder", withDestinationPath: "\(f)/clip/clip_sd1")
+    let index = #"{"_class_name": "StableDiffusionPipeline", "_diffusers_version": "0.42.1", "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"], "text_encoder": ["transformers", "CLIPTextModel"], "safety_checker": [null, null]}"#
+    try index.write(toFile: "\(snapshot)/model_index.json", atomically: true, encoding: .utf8)
+    return (home, snapshot)
+  }
+
+  @Test func resolvesHubIdsThroughRefs() throws {
+    let (home, snapshot) = try makeHub()
+    let env = ["HF_HOME": home]
+    #expect(try ModelLocator.resolve("tiny/lcm-pipe", environment: env) == snapshot)
+    #expect(try ModelLocator.resolve("tiny/lcm-pipe", revision: "0123abcd", environment: env) == snapshot)
+    #expect(try ModelLocator.resolve("tiny/lcm-pipe", environment: ["HF_HUB_CACHE": "\(home)/hub"]) == snapshot)
+    #expect { try ModelLocator.resolve("tiny/lcm-pipe", revision: "v2", environment: env) } throws: {
+      "\($0)".contains("revision 'v2' is not in the Hugging Face cache")
+    }
+    #expect { try ModelLocator.resolve("nobody/nothing", environment: env) } throws: { "\($0)".hasPrefix("nobody/nothing: ") }
+    #expect { try ModelLocator.resolve("./missing/folder", environment: env) } throws: { "\($0)".contains("no such model folder") }
+  }
+
+  @Test func pipelineFolderComponents() throws {
+    let (_, snapshot) = try makeHub()
+    let pipe = try DiffusersPipelineFolder(snapshot)
+    #expect(pipe.pipelineClass == "StableDiffusionPipeline")
+    #expect(pipe.has("unet") && pipe.has("vae") && !pipe.has("safety_checker"))
+    let unet = try UNet2DConditionModel.load(folder: try pipe.component("unet"))
+    #expect(unet.config.timeCondProjDim == 6)
+    _ = try CLIPTextModel.load(folder: try pipe.component("text_encoder"))
+    #expect { try pipe.component("text_encoder_2") } throws: { "\($0)".contains("has no text_encoder_2/ component") }
+    #expect { try DiffusersPipelineFolder("\(repoRoot)/Tests/Fixtures/unet/sd1") } throws: {
+      "\($0)".contains("model_index.json: missing")
+    }
+  }
+
+  @Test func loadsWithDTypeConversion() throws {
+    let unet = try UNet2DConditionModel.load(folder: "\(repoRoot)/Tests/Fixtures/unet/sd1", dtype: .bfloat16)
+    #expect(unet.store.parameters.allSatisfy { $0.tensor.dtype == .bfloat16 })
+  }
+}
