@@ -18,6 +18,8 @@ ap.add_argument("--device", default="cpu")
 ap.add_argument("--autocast", default=None)
 ap.add_argument("--gradient-checkpointing", action="store_true")
 ap.add_argument("--threads", type=int, default=0)
+ap.add_argument("--save-io", dest="compare", default=None,
+                help="a folder written by `lcm bench unet --save-io`: also load it and compare outputs")
 a = ap.parse_args()
 if a.threads > 0:
     torch.set_num_threads(a.threads)
@@ -77,5 +79,18 @@ if dev.type == "cuda":
 b = timeit(a.iterations, fwdbwd)
 print(f"python unet forward:          {f * 1e3:.2f} ms")
 print(f"python unet forward+backward: {b * 1e3:.2f} ms")
+if a.compare:
+    from safetensors.torch import load_file
+    other = UNet2DConditionModel.from_pretrained(a.compare).to(dev).eval()
+    io = {k: v.to(dev) for k, v in load_file(f"{a.compare}/io.safetensors").items()}
+    kw2 = {}
+    if "timestep_cond" in io:
+        kw2["timestep_cond"] = io["timestep_cond"]
+    if "text_embeds" in io:
+        kw2["added_cond_kwargs"] = {"text_embeds": io["text_embeds"], "time_ids": io["time_ids"]}
+    with torch.no_grad(), torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        ref = other(io["sample"], io["timestep"], io["encoder_hidden_states"], **kw2).sample.float()
+    diff = (ref - io["out"]).abs().max().item()
+    print(f"output max abs diff swift vs diffusers (same weights, same inputs): {diff:.3g} (|out| max {ref.abs().max().item():.3g})")
 if dev.type == "cuda":
     print(f"python peak allocated (fwd+bwd): {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")

@@ -13,11 +13,12 @@ trap 'rm -rf "$tmp"' EXIT
 import json, sys
 json.dump({"sample_size": 64, "cross_attention_dim": 768, "attention_head_dim": 8}, open(sys.argv[1], "w"))
 PY
-run() { # label config args...
+run() { # label config args...: times both, then diffusers recomputes Swift's output with Swift's weights
   local label=$1 cfg=$2; shift 2
   echo "== $label $*"
-  "$LCM" bench unet --config "$cfg" "$@"
-  "$PYTHON" scripts/bench_unet.py --config "$cfg" "$@"
+  rm -rf "$tmp/io"
+  "$LCM" bench unet --config "$cfg" --save-io "$tmp/io" "$@"
+  "$PYTHON" scripts/bench_unet.py --config "$cfg" --save-io "$tmp/io" "$@"
 }
 if [ $# -eq 0 ]; then
   run "tiny SD1-like UNet, batch 2, 16x16 latents" Tests/Fixtures/unet/sd1/config.json --batch 2 --size 16 --iterations 20

@@ -3,7 +3,8 @@
 #   here:   scripts/gpu_check.sh --prepare   (static release build into .device/, gitignored)
 #   there:  bash scripts/gpu_check.sh        (with .device carried)
 # Shows the GPU in `lcm doctor`, runs the fp32 op parity cases on CUDA within 1e-4, a bf16
-# autocast training step, and an 8192³ bf16 matmul from Swift and from Python.
+# autocast training step, an 8192³ bf16 matmul from Swift and from Python, and the SD1.5 UNet
+# forward+backward (batch 12, 64×64 latents, fp16 autocast) beside diffusers with the same weights.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,4 +28,6 @@ LCM=.device/lcm
   echo "== bf16 autocast forward/backward on cuda"; $LCM selftest --device cuda --steps 20 --autocast bfloat16
   echo "== 8192^3 bf16 matmul and per-op overhead, Swift vs Python"
   LCM=$LCM SWIFT_LCM_PYTHON=python3 scripts/bench_ops.sh --device cuda --dtype bfloat16 --matmul 8192 --iterations 20000
+  echo "== SD1.5-architecture UNet, 64x64 latents, batch 12, fp16 autocast: forward+backward, peak memory, outputs"
+  LCM=$LCM SWIFT_LCM_PYTHON=python3 scripts/bench_unet.sh --device cuda --autocast float16 --batch 12 --size 64 --iterations 5
 } 2>&1 | tee "$OUT/gpu_check.log"

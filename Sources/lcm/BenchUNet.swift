@@ -17,6 +17,8 @@ struct BenchUNet: ParsableCommand {
   @Option(help: "Autocast dtype on CUDA: float16 or bfloat16 (none: fp32).") var autocast: String?
   @Flag(help: "Gradient checkpointing in the backward run.") var gradientCheckpointing = false
   @Option(help: "Intra-op threads (0: libtorch's default).") var threads = 0
+  @Option(help: "Save the UNet (diffusers layout) and its inputs/output here, for scripts/bench_unet.py --compare.")
+  var saveIO: String?
 
   func run() throws {
     guard let dev = Device(parsing: device) else { throw ValidationError("bad --device '\(device)'") }
@@ -55,6 +57,14 @@ struct BenchUNet: ParsableCommand {
       try forward().float32Mean().backward()
       for p in store.parameters { try p.tensor.setGrad(nil) }
       try sync()
+    }
+    if let saveIO {
+      let out = try Torch.noGrad { try forward() }
+      try unet.save(folder: saveIO)
+      var io: [(String, Tensor)] = [("sample", x), ("timestep", t), ("encoder_hidden_states", ctx), ("out", try out.to(.float32))]
+      if let cond { io.append(("timestep_cond", cond)) }
+      if let added { io += [("text_embeds", added.textEmbeds), ("time_ids", added.timeIds)] }
+      try writeSafeTensors(io.map { ($0.0, try $0.1.to(.cpu)) }, to: "\(saveIO)/io.safetensors")
     }
     print("swift  unet forward:          \(BenchClock.fmt(fwd * 1e3)) ms")
     print("swift  unet forward+backward: \(BenchClock.fmt(bwd * 1e3)) ms")

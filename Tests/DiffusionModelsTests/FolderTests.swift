@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Torch
+import TorchNN
 
 @testable import DiffusionModels
 
@@ -54,5 +55,28 @@ struct FolderTests {
   @Test func loadsWithDTypeConversion() throws {
     let unet = try UNet2DConditionModel.load(folder: "\(repoRoot)/Tests/Fixtures/unet/sd1", dtype: .bfloat16)
     #expect(unet.store.parameters.allSatisfy { $0.tensor.dtype == .bfloat16 })
+  }
+}
+
+/// Full-size VAEs and text encoders on the meta device have exactly the key → shape sets of
+/// diffusers / transformers (scripts/fixtures/make_arch_keys.py).
+@Suite("full-size VAE and text encoder architectures")
+struct ArchitectureKeyTests {
+  @Test(arguments: ["vae_sd", "vae_sdxl", "clip_l", "clip_h", "clip_bigg"])
+  func keysAndShapes(name: String) throws {
+    let data = try Data(contentsOf: URL(fileURLWithPath: "\(repoRoot)/Tests/Fixtures/arch/keys_\(name).json"))
+    let json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    let reader = ConfigReader(file: "keys_\(name).json", values: json["config"] as! [String: Any])
+    let store = ParameterStore(device: .meta)
+    if name.hasPrefix("vae") {
+      _ = try AutoencoderKL(config: AutoencoderKLConfig(reader: reader), store: store)
+    } else {
+      _ = try CLIPTextModel(config: CLIPTextConfig(reader: reader), store: store)
+    }
+    let expected = json["shapes"] as! [String: [Int]]
+    let actual = Dictionary(uniqueKeysWithValues: store.parameters.map { ($0.name, $0.tensor.shape) })
+    #expect(Set(expected.keys).subtracting(actual.keys).isEmpty, "missing: \(Set(expected.keys).subtracting(actual.keys).sorted().prefix(5))")
+    #expect(Set(actual.keys).subtracting(expected.keys).isEmpty, "unexpected: \(Set(actual.keys).subtracting(expected.keys).sorted().prefix(5))")
+    #expect(expected.allSatisfy { actual[$0.key] == nil || actual[$0.key] == $0.value })
   }
 }
