@@ -44,12 +44,13 @@ let package = Package(
     .target(name: "WebDataset", dependencies: ["ImageCodecs"]),
     .target(name: "TorchNN", dependencies: ["Torch", "SafeTensors"]),
     .target(name: "DiffusionModels", dependencies: ["Torch", "TorchNN", "SafeTensors"]),
+    .target(name: "Schedulers", dependencies: ["Torch", "DiffusionModels"]),
     // Op parity cases shared by the tests (CPU) and `lcm selftest --parity-fixture` (GPU checks).
     .target(name: "OpParity", dependencies: ["Torch", "TorchNN", "SafeTensors"]),
     .executableTarget(
       name: "lcm",
       dependencies: [
-        "Torch", "TorchNN", "SafeTensors", "OpParity", "WebDataset", "ImageCodecs", "CLIPTokenizer", "DiffusionModels",
+        "Torch", "TorchNN", "SafeTensors", "OpParity", "WebDataset", "ImageCodecs", "CLIPTokenizer", "DiffusionModels", "Schedulers",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]
@@ -59,6 +60,7 @@ let package = Package(
     .testTarget(name: "WebDatasetTests", dependencies: ["WebDataset", "ImageCodecs"]),
     .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchNN", "SafeTensors", "OpParity"]),
     .testTarget(name: "TorchNNTests", dependencies: ["TorchNN", "Torch", "SafeTensors"]),
+    .testTarget(name: "SchedulersTests", dependencies: ["Schedulers", "Torch"]),
     .testTarget(name: "DiffusionModelsTests", dependencies: ["DiffusionModels", "TorchNN", "Torch", "SafeTensors"]),
   ],
   swiftLanguageModes: [.v6],

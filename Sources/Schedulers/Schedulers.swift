@@ -1,0 +1,1 @@
+// Noise schedules and samplers: see issue 4.
