@@ -10,27 +10,34 @@ func uniformFanIn(_ fanIn: Int) -> (Tensor) throws(TorchError) -> Void {
   return { (t: Tensor) throws(TorchError) in try t.uniform_(-bound, bound) }
 }
 
-public final class Linear {
+public final class Linear: LoRATarget {
   public let weight: Parameter
   public let bias: Parameter?
   public let inFeatures: Int
   public let outFeatures: Int
+  public let path: ModulePath
+  public internal(set) var lora: [LoRAAdapter] = []
 
   public init(_ path: ModulePath, inFeatures: Int, outFeatures: Int, bias: Bool = true) throws(TorchError) {
     self.inFeatures = inFeatures
     self.outFeatures = outFeatures
+    self.path = path
     weight = try path.parameter("weight", shape: [outFeatures, inFeatures], initialize: uniformFanIn(inFeatures))
     self.bias = bias ? try path.parameter("bias", shape: [outFeatures], initialize: uniformFanIn(inFeatures)) : nil
+    path.store.register(self)
   }
 
   public func callAsFunction(_ x: Tensor) throws(TorchError) -> Tensor {
-    try F.linear(x, weight.tensor, bias?.tensor)
+    let out = try F.linear(x, weight.tensor, bias?.tensor)
+    return lora.isEmpty ? out : try addLoRA(out, x)
   }
 }
 
-public final class Conv2d {
+public final class Conv2d: LoRATarget {
   public let weight: Parameter
   public let bias: Parameter?
+  public let path: ModulePath
+  public internal(set) var lora: [LoRAAdapter] = []
   public let stride: (Int, Int)
   public let padding: (Int, Int)
   public let dilation: (Int, Int)
@@ -43,6 +50,7 @@ public final class Conv2d {
     guard groups > 0, inChannels % groups == 0, outChannels % groups == 0 else {
       throw TorchError(op: "Conv2d", message: "\(path.name): channels \(inChannels)→\(outChannels) not divisible by groups \(groups)")
     }
+    self.path = path
     self.stride = (stride, stride)
     self.padding = (padding, padding)
     self.dilation = (dilation, dilation)
@@ -51,10 +59,12 @@ public final class Conv2d {
     weight = try path.parameter(
       "weight", shape: [outChannels, inChannels / groups, kernelSize, kernelSize], initialize: uniformFanIn(fanIn))
     self.bias = bias ? try path.parameter("bias", shape: [outChannels], initialize: uniformFanIn(fanIn)) : nil
+    path.store.register(self)
   }
 
   public func callAsFunction(_ x: Tensor) throws(TorchError) -> Tensor {
-    try F.conv2d(x, weight.tensor, bias?.tensor, stride: stride, padding: padding, dilation: dilation, groups: groups)
+    let out = try F.conv2d(x, weight.tensor, bias?.tensor, stride: stride, padding: padding, dilation: dilation, groups: groups)
+    return lora.isEmpty ? out : try addLoRA(out, x)
   }
 }
 

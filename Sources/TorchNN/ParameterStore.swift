@@ -39,6 +39,10 @@ public final class ParameterStore {
   public var isTraining = false
   private var entries: [Parameter] = []
   private var index: [String: Int] = [:]
+  /// Linear and Conv2d layers by module name, for LoRA targeting.
+  public private(set) var loraTargets: [String: any LoRATarget] = [:]
+
+  func register(_ layer: any LoRATarget) { loraTargets[layer.path.name] = layer }
 
   /// Models built with device `.meta` have names and shapes but no memory.
   public init(device: Device = .cpu, dtype: DType = .float32) {

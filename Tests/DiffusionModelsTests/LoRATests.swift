@@ -1,0 +1,58 @@
+import Foundation
+import SafeTensors
+import Testing
+import Torch
+import TorchNN
+
+@testable import DiffusionModels
+
+// Expected values: scripts/fixtures/make_lora_fixtures.py (diffusers 0.42.1, peft 0.21.2): a PEFT
+// LoRA (r=4, alpha=8) on the tiny SD1-like UNet, loaded by diffusers' load_lora_adapter.
+@Suite("LoRA files load as diffusers loads them")
+struct LoRATests {
+  let io = try! SafeTensorsFile(path: "\(repoRoot)/Tests/Fixtures/lora/io.safetensors")
+
+  func run(_ unet: UNet2DConditionModel) throws -> Tensor {
+    try Torch.noGrad {
+      try unet(Tensor.load("sample", from: io), timestep: Tensor.load("timestep", from: io),
+               encoderHiddenStates: Tensor.load("encoder_hidden_states", from: io))
+    }
+  }
+
+  @Test(arguments: ["peft", "kohya.safetensors"])
+  func unfusedMatchesDiffusers(file: String) throws {
+    let unet = try UNet2DConditionModel.load(folder: "\(repoRoot)/Tests/Fixtures/unet/sd1")
+    try unet.loadLoRA(path: "\(repoRoot)/Tests/Fixtures/lora/\(file)")
+    #expect(try maxAbsDiff(run(unet), Tensor.load("out_lora", from: io)) < 1e-4)
+    #expect(unet.store["down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.lora_A.weight"] != nil)
+  }
+
+  @Test func fusedAtHalfScaleMatchesDiffusers() throws {
+    let unet = try UNet2DConditionModel.load(folder: "\(repoRoot)/Tests/Fixtures/unet/sd1")
+    let before = try run(unet)
+    try unet.loadLoRA(path: "\(repoRoot)/Tests/Fixtures/lora/peft", scale: 0.5, fuse: true)
+    #expect(try maxAbsDiff(run(unet), Tensor.load("out_fused_half", from: io)) < 1e-4)
+    for (_, layer) in unet.store.loraTargets { try layer.unfuseLoRA() }
+    for (_, layer) in unet.store.loraTargets { for a in layer.lora { a.scaling = 0 } }
+    #expect(try maxAbsDiff(run(unet), before) < 1e-4)
+  }
+
+  @Test func keysMatchingNoModuleAreListed() throws {
+    // the SDXL-like UNet has other modules: the sd1 LoRA's keys do not all fit
+    let unet = try UNet2DConditionModel.load(folder: "\(repoRoot)/Tests/Fixtures/unet/sdxl")
+    #expect { try unet.loadLoRA(path: "\(repoRoot)/Tests/Fixtures/lora/kohya.safetensors") } throws: {
+      let s = "\($0)"
+      return s.contains("LoRA keys match no UNet module, e.g. 'lora_unet_") && !s.contains("\n")
+    }
+    #expect { try unet.loadLoRA(path: "\(repoRoot)/Tests/Fixtures/lora/peft") } throws: {
+      "\($0)".contains("match no UNet module") || "\($0)".contains("do not fit")
+    }
+  }
+
+  @Test func keySpellings() {
+    #expect(LoRAFile.split("unet.a.attn1.processor.to_out_lora.down.weight")! == ("unet.a.attn1.to_out.0", .down))
+    #expect(LoRAFile.split("lora_unet_x_y.alpha")! == ("lora_unet_x_y", .alpha))
+    #expect(LoRAFile.split("unet.m.lora_B.default.weight")! == ("unet.m", .up))
+    #expect(LoRAFile.split("unet.m.weight") == nil)
+  }
+}
