@@ -1,0 +1,171 @@
+import Foundation
+
+// Reading a diffusers `tokenizer/` folder the way transformers 5.17's
+// `CLIPTokenizer.from_pretrained(dir)` does (tokenization_utils_base._from_pretrained and
+// TokenizersBackend.__init__), without a tokenizer.json.
+
+extension CLIPTokenizer {
+  /// Loads vocab.json and merges.txt (required) and tokenizer_config.json / special_tokens_map.json
+  /// (optional; CLIP's defaults otherwise) from `directory`.
+  public convenience init(directory: String) throws(CLIPTokenizerError) {
+    let url = URL(fileURLWithPath: directory)
+    let vocabPath = url.appendingPathComponent("vocab.json").path
+    let mergesPath = url.appendingPathComponent("merges.txt").path
+    let configPath = url.appendingPathComponent("tokenizer_config.json").path
+    let specialPath = url.appendingPathComponent("special_tokens_map.json").path
+
+    let vocab = try Self.readVocab(vocabPath)
+    let (merges, lines) = try Self.readMerges(mergesPath)
+    let tokenizerConfig = try Self.readJSONObject(configPath, required: false) ?? [:]
+    let specialMap = try Self.readJSONObject(specialPath, required: false)
+    let config = try Self.resolveConfig(
+      tokenizerConfig: tokenizerConfig, specialTokensMap: specialMap, configFile: configPath)
+    try self.init(
+      vocab: vocab, merges: merges, config: config,
+      files: .init(vocab: vocabPath, merges: mergesPath, mergeLines: lines))
+  }
+
+  static func readData(_ path: String) throws(CLIPTokenizerError) -> Data {
+    guard FileManager.default.fileExists(atPath: path) else { throw CLIPTokenizerError(file: path, "file not found") }
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw CLIPTokenizerError(file: path, "cannot read file")
+    }
+    return data
+  }
+
+  static func parseJSON(_ data: Data, path: String) throws(CLIPTokenizerError) -> Any {
+    do {
+      return try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+    } catch {
+      throw CLIPTokenizerError(file: path, "malformed JSON (\(error.localizedDescription))")
+    }
+  }
+
+  static func readVocab(_ path: String) throws(CLIPTokenizerError) -> [String: Int] {
+    let data = try readData(path)
+    if let vocab = try? JSONDecoder().decode([String: Int].self, from: data) { return vocab }
+    // Tell a syntax error apart from valid JSON of the wrong shape.
+    guard let object = try parseJSON(data, path: path) as? [String: Any] else {
+      throw CLIPTokenizerError(file: path, "expected a JSON object mapping tokens to ids")
+    }
+    let bad = object.first { !($0.value is NSNumber) || Int(exactly: ($0.value as! NSNumber).doubleValue) == nil }
+    throw CLIPTokenizerError(file: path, "token \(quoted(bad?.key ?? "?")) has a non-integer id")
+  }
+
+  /// merges.txt as the Rust BPE reader takes it: lines starting with "#version" are skipped, every
+  /// other line (blank ones included) must be exactly two tokens separated by one space.
+  static func readMerges(_ path: String) throws(CLIPTokenizerError) -> ([(String, String)], [Int]) {
+    let data = [UInt8](try readData(path))
+    guard String(validating: data, as: UTF8.self) != nil else {
+      throw CLIPTokenizerError(file: path, "not valid UTF-8")
+    }
+    // Work on bytes: as Characters, "\r\n" and " " + a combining mark would each be one unit.
+    var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false)
+    if lines.last?.isEmpty == true { lines.removeLast() }  // the final newline ends the last line
+    var merges: [(String, String)] = []
+    var lineNumbers: [Int] = []
+    merges.reserveCapacity(lines.count)
+    let version = Array("#version".utf8)
+    for (index, rawLine) in lines.enumerated() {
+      let line = rawLine.last == 0x0D ? rawLine.dropLast() : rawLine
+      if line.starts(with: version) { continue }
+      let parts = line.split(separator: 0x20, omittingEmptySubsequences: false)
+      guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+        let text = String(decoding: line, as: UTF8.self)
+        let shown = text.count > 60 ? text.prefix(60) + "..." : Substring(text)
+        throw CLIPTokenizerError(
+          file: path, "line \(index + 1): expected two tokens separated by one space, got \(quoted(String(shown)))")
+      }
+      merges.append((String(decoding: parts[0], as: UTF8.self), String(decoding: parts[1], as: UTF8.self)))
+      lineNumbers.append(index + 1)
+    }
+    return (merges, lineNumbers)
+  }
+
+  static func readJSONObject(_ path: String, required: Bool) throws(CLIPTokenizerError) -> [String: Any]? {
+    if !required, !FileManager.default.fileExists(atPath: path) { return nil }
+    guard let object = try parseJSON(try readData(path), path: path) as? [String: Any] else {
+      throw CLIPTokenizerError(file: path, "expected a JSON object")
+    }
+    return object
+  }
+
+  static let namedTokens = ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"]
+  /// CLIPTokenizer.__init__ defaults (plain strings, so special and not normalized).
+  static let defaultTokens = [
+    "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
+    "pad_token": "<|endoftext|>",
+  ]
+
+  /// The named special tokens and added tokens that transformers 5.17 ends up with:
+  /// - with `added_tokens_decoder` in tokenizer_config.json, those entries (with their flags) are
+  ///   the added tokens, named tokens refer to them by content and special_tokens_map.json is unused;
+  /// - otherwise (older files) special_tokens_map.json values replace tokenizer_config.json's.
+  /// A named token given as a string is special and not normalized; as a dict it keeps its flags.
+  /// `do_lower_case` is not read: transformers 5.17 lower-cases regardless.
+  static func resolveConfig(tokenizerConfig: [String: Any], specialTokensMap: [String: Any]?, configFile: String)
+    throws(CLIPTokenizerError) -> CLIPTokenizerConfig
+  {
+    func parse(_ value: Any, forceSpecial: Bool, key: String) throws(CLIPTokenizerError) -> CLIPAddedToken {
+      if let s = value as? String { return CLIPAddedToken(s) }
+      guard let d = value as? [String: Any], let content = d["content"] as? String else {
+        throw CLIPTokenizerError(file: configFile, "\(key) must be a string or an object with \"content\"")
+      }
+      // Python's AddedToken(**d): normalized defaults to `not special` at construction.
+      let special = d["special"] as? Bool ?? false
+      return CLIPAddedToken(
+        content, special: special || forceSpecial, normalized: d["normalized"] as? Bool ?? !(special || forceSpecial),
+        lstrip: d["lstrip"] as? Bool ?? false, rstrip: d["rstrip"] as? Bool ?? false,
+        singleWord: d["single_word"] as? Bool ?? false)
+    }
+
+    var added: [CLIPAddedToken] = []
+    var named: [String: CLIPAddedToken] = [:]
+    if let decoder = tokenizerConfig["added_tokens_decoder"] as? [String: Any] {
+      var byContent: [String: CLIPAddedToken] = [:]
+      for (key, value) in decoder {
+        guard let id = Int(key) else {
+          throw CLIPTokenizerError(file: configFile, "added_tokens_decoder key \(quoted(key)) is not an id")
+        }
+        var token = try parse(value, forceSpecial: false, key: "added_tokens_decoder[\(key)]")
+        token.id = id
+        added.append(token)
+        byContent[token.content] = token
+      }
+      added.sort { $0.id! < $1.id! }
+      for key in namedTokens {
+        guard let value = tokenizerConfig[key], !(value is NSNull) else { continue }
+        var token = try parse(value, forceSpecial: true, key: key)
+        if let known = byContent[token.content] { token = known }
+        token.special = true
+        named[key] = token
+      }
+    } else {
+      var values = tokenizerConfig
+      for (key, value) in specialTokensMap ?? [:] where namedTokens.contains(key) {
+        // special_tokens_map.json dicts become AddedToken(**value, special=True).
+        values[key] = (value as? [String: Any]).map { d in d.merging(["special": true]) { _, new in new } } ?? value
+      }
+      for key in namedTokens {
+        guard let value = values[key], !(value is NSNull) else { continue }
+        var token = try parse(value, forceSpecial: false, key: key)
+        token.special = true
+        named[key] = token
+      }
+    }
+    for (key, content) in defaultTokens where named[key] == nil { named[key] = CLIPAddedToken(content) }
+    added += namedTokens.compactMap { named[$0] }
+
+    var maxLength = 77  // CLIP's context; transformers would use 1e30 when the key is absent
+    if let value = tokenizerConfig["model_max_length"] {
+      guard let number = value as? NSNumber, let n = Int(exactly: number.doubleValue), n >= 2 else {
+        throw CLIPTokenizerError(file: configFile, "model_max_length must be an integer >= 2")
+      }
+      maxLength = n
+    }
+    return CLIPTokenizerConfig(
+      bosToken: named["bos_token"]!.content, eosToken: named["eos_token"]!.content,
+      padToken: named["pad_token"]!.content, unkToken: named["unk_token"]!.content,
+      modelMaxLength: maxLength, addedTokens: added)
+  }
+}

@@ -1,2 +1,0 @@
-import CLIPTokenizer
-import Testing
