@@ -25,3 +25,8 @@ bench: setup
 # Regenerates the committed parity fixtures (pinned versions in scripts/requirements-test.txt).
 fixtures:
 	$(PYTHON) scripts/fixtures/make_op_fixtures.py Tests/Fixtures
+	$(PYTHON) scripts/fixtures/make_unet_fixtures.py Tests/Fixtures/unet
+	$(PYTHON) scripts/fixtures/make_vae_clip_fixtures.py Tests/Fixtures
+	$(PYTHON) scripts/fixtures/make_arch_keys.py Tests/Fixtures/arch
+	$(PYTHON) scripts/fixtures/make_lora_fixtures.py Tests/Fixtures
+	$(PYTHON) scripts/fixtures/make_clip_tokenizer_fixtures.py Tests/Fixtures/clip_tokenizer
