@@ -79,6 +79,8 @@ if dev.type == "cuda":
 b = timeit(a.iterations, fwdbwd)
 print(f"python unet forward:          {f * 1e3:.2f} ms")
 print(f"python unet forward+backward: {b * 1e3:.2f} ms")
+import resource
+print(f"python peak resident memory (process): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB")
 if a.compare:
     from safetensors.torch import load_file
     other = UNet2DConditionModel.from_pretrained(a.compare).to(dev).eval()

@@ -3,6 +3,10 @@ import DiffusionModels
 import Torch
 import TorchNN
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// UNet forward and forward+backward timings; scripts/bench_unet.sh runs diffusers beside it.
 struct BenchUNet: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -68,6 +72,9 @@ struct BenchUNet: ParsableCommand {
     }
     print("swift  unet forward:          \(BenchClock.fmt(fwd * 1e3)) ms")
     print("swift  unet forward+backward: \(BenchClock.fmt(bwd * 1e3)) ms")
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    print("swift  peak resident memory (process): \(usage.ru_maxrss / 1024) MiB")
     if dev.isCUDA {
       let peak = Double(try CUDA.memoryStats(dev.index ?? 0).peakAllocated) / Double(1 << 30)
       print("swift  peak allocated (fwd+bwd): \(BenchClock.fmt(peak)) GiB")

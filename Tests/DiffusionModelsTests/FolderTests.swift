@@ -80,3 +80,37 @@ struct ArchitectureKeyTests {
     #expect(expected.allSatisfy { actual[$0.key] == nil || actual[$0.key] == $0.value })
   }
 }
+
+@Suite("weight file variants and shards")
+struct WeightFileTests {
+  @Test func fp16VariantAndShardedIndex() throws {
+    let fm = FileManager.default
+    let dir = NSTemporaryDirectory() + "variants-\(UInt32.random(in: 0...UInt32.max))"
+    try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let src = "\(repoRoot)/Tests/Fixtures/unet/sd1"
+    try fm.copyItem(atPath: "\(src)/config.json", toPath: "\(dir)/config.json")
+    let reference = try UNet2DConditionModel.load(folder: src)
+    // an fp16 variant beside a sharded fp32 checkpoint
+    let half = ParameterStore()
+    _ = try UNet2DConditionModel(config: reference.config, store: half)
+    try half.load(Dictionary(uniqueKeysWithValues: reference.store.stateDict()), source: "reference")
+    try half.to(dtype: .float16)
+    try half.save(safetensors: "\(dir)/diffusion_pytorch_model.fp16.safetensors")
+    let all = reference.store.stateDict()
+    let (first, second) = (Array(all.prefix(all.count / 2)), Array(all.dropFirst(all.count / 2)))
+    try writeSafeTensors(first, to: "\(dir)/diffusion_pytorch_model-00001-of-00002.safetensors")
+    try writeSafeTensors(second, to: "\(dir)/diffusion_pytorch_model-00002-of-00002.safetensors")
+    var map: [String: String] = [:]
+    for (k, _) in first { map[k] = "diffusion_pytorch_model-00001-of-00002.safetensors" }
+    for (k, _) in second { map[k] = "diffusion_pytorch_model-00002-of-00002.safetensors" }
+    let index = try JSONSerialization.data(withJSONObject: ["metadata": ["total_size": 0], "weight_map": map])
+    try index.write(to: URL(fileURLWithPath: "\(dir)/diffusion_pytorch_model.safetensors.index.json"))
+
+    let sharded = try UNet2DConditionModel.load(folder: dir)
+    let variant = try UNet2DConditionModel.load(folder: dir, variant: "fp16")
+    let w = "down_blocks.0.attentions.0.proj_in.weight"
+    #expect(try sharded.store[w]!.tensor.equal(reference.store[w]!.tensor))
+    #expect(try maxAbsDiff(variant.store[w]!.tensor, reference.store[w]!.tensor) < 1e-3)
+    #expect(try !variant.store[w]!.tensor.equal(reference.store[w]!.tensor))  // really the fp16 file
+  }
+}
