@@ -1,0 +1,344 @@
+import Foundation
+import ImageCodecs
+
+/// Everything that decides which samples come out, in which order, looking how.
+public struct DataConfig: Sendable {
+  public enum Source: Sendable, Equatable {
+    /// `--train_shards_path_or_url` (unexpanded).
+    case webDataset(String)
+    /// `--train_data_dir` with `--image_column`, `--caption_column`.
+    case imageFolder(dir: String, imageColumn: String, captionColumn: String)
+  }
+
+  public var source: Source
+  public var transform: ImageTransform
+  /// `--train_batch_size`: per-process batch; only full batches are produced.
+  public var batchSize: Int
+  /// `--dataloader_num_workers` decoding threads (0 is taken as 1).
+  public var numWorkers: Int
+  public var seed: UInt64
+  public var rank: Int = 0
+  public var worldSize: Int = 1
+  /// Shards drawn with replacement (the scripts' ResampledShards) or read in order.
+  public var resampled: Bool = true
+  public var shuffleBufferSize: Int = 1000
+  public var maxPixels: Int = ImageDecoder.defaultMaxPixels
+  /// Image folders only: S5's `--max_train_samples` truncation after a seeded shuffle.
+  public var maxTrainSamples: Int?
+  /// Finished batches each worker may hold ahead of the training thread.
+  public var prefetchBatches: Int = 2
+  public var opener = ShardOpener()
+
+  public init(source: Source, transform: ImageTransform, batchSize: Int, numWorkers: Int, seed: UInt64) {
+    self.source = source
+    self.transform = transform
+    self.batchSize = batchSize
+    self.numWorkers = numWorkers
+    self.seed = seed
+  }
+
+  var workers: Int { max(1, numWorkers) }
+
+  /// What a saved position must agree with to be restored.
+  var fingerprint: String {
+    "\(source)|seed \(seed)|rank \(rank)/\(worldSize)|workers \(workers)|batch \(batchSize)|resampled \(resampled)|shuffle \(shuffleBufferSize)|\(transform)"
+  }
+}
+
+/// The scripts' epoch arithmetic (§5.4): each worker yields `numWorkerBatches` per epoch.
+public struct EpochMath: Sendable, Equatable {
+  public var numWorkerBatches: Int
+  public var numBatches: Int
+  public var numSamples: Int
+
+  public init(maxTrainSamples: Int, globalBatchSize: Int, numWorkers: Int) {
+    let workers = max(1, numWorkers)
+    numWorkerBatches = (maxTrainSamples + globalBatchSize * workers - 1) / (globalBatchSize * workers)
+    numBatches = numWorkerBatches * workers
+    numSamples = numBatches * globalBatchSize
+  }
+}
+
+/// A batch as host buffers: `pixels` is B × 3 × R × R float32 (contiguous, ready for one tensor).
+public struct Batch: Sendable {
+  public var resolution: Int
+  public var pixels: [Float] = []
+  public var captions: [String] = []
+  public var originalSizes: [TrainingSample.Size] = []
+  public var cropTops: [Int] = []
+  public var cropLefts: [Int] = []
+  public var flipped: [Bool] = []
+  public var jsons: [[UInt8]?] = []
+  public var keys: [String] = []
+  public var shards: [String] = []
+  public var count: Int { captions.count }
+
+  mutating func append(_ s: TrainingSample) {
+    pixels += s.pixels
+    captions.append(s.caption)
+    originalSizes.append(s.originalSize)
+    cropTops.append(s.cropTop)
+    cropLefts.append(s.cropLeft)
+    flipped.append(s.flipped)
+    jsons.append(s.json)
+    keys.append(s.key)
+    shards.append(s.shard)
+  }
+
+  /// Sample i's CHW pixels.
+  public func image(_ i: Int) -> ArraySlice<Float> {
+    let n = 3 * resolution * resolution
+    return pixels[(i * n)..<((i + 1) * n)]
+  }
+}
+
+/// One worker's state after a batch: enough to restart it exactly there.
+public struct WorkerPosition: Sendable, Codable, Equatable {
+  public var shardRNG: DataRNG
+  public var shuffleRNG: DataRNG
+  /// Raw samples taken out of the shuffle buffer so far; seeds each sample's crop/flip.
+  public var samplesOut: Int = 0
+  public var batches: Int = 0
+  public var shard: String?
+  public var shardOffset: Int64 = 0
+  public var sequenceIndex: Int = 0
+  public var buffer: [SampleRef] = []
+}
+
+/// The pipeline's position as the training thread has consumed it; save it with a checkpoint.
+public struct DataPosition: Sendable, Codable, Equatable {
+  public var fingerprint: String
+  public var batchesConsumed: Int
+  public var workers: [WorkerPosition]
+
+  public func encoded() throws -> Data { try JSONEncoder().encode(self) }
+  public static func decode(_ data: Data) throws(DataError) -> DataPosition {
+    do { return try JSONDecoder().decode(DataPosition.self, from: data) } catch {
+      throw DataError.badPosition("data position does not parse: \(error)")
+    }
+  }
+}
+
+/// Worker threads, each a whole pipeline (shards → tar → group → shuffle → decode → transform →
+/// batch) like the scripts' DataLoader workers; the training thread takes their batches in turn
+/// (worker 0, 1, ..., as PyTorch's in-order loader), so the order never depends on timing.
+public final class DataPipeline: Sendable {
+  public let config: DataConfig
+  public let faults: FaultCounters
+  let queues: [BlockingQueue<WorkerOutput>]
+  let consumed: Mutex<(cursor: Int, workers: [WorkerPosition])>
+  let fingerprint: String
+  let started: Date
+
+  public init(config: DataConfig, resumeFrom position: DataPosition? = nil, onFault: (@Sendable (FaultEvent) -> Void)? = nil) throws(DataError) {
+    guard config.batchSize > 0 else { throw DataError.badConfig("--train_batch_size must be positive, got \(config.batchSize)") }
+    guard config.transform.resolution > 0 else { throw DataError.badConfig("--resolution must be positive") }
+    self.config = config
+    faults = FaultCounters(onFault: onFault)
+    fingerprint = config.fingerprint
+    let w = config.workers
+    var starts = (0..<w).map { i in
+      WorkerPosition(
+        shardRNG: DataRNG(seed: config.seed, stream: [UInt64(config.rank), UInt64(i), 1]),
+        shuffleRNG: DataRNG(seed: config.seed, stream: [UInt64(config.rank), UInt64(i), 2]))
+    }
+    var cursor = 0
+    if let position {
+      guard position.fingerprint == fingerprint, position.workers.count == w else {
+        throw DataError.badPosition("saved data position was made with different data settings (\(position.fingerprint)), now \(fingerprint)")
+      }
+      starts = position.workers
+      cursor = position.batchesConsumed
+    }
+    var shards: [String] = []
+    if case .webDataset(let spec) = config.source { shards = try ShardSpec.expand(spec) }
+    // Sequential mode: node then worker split of the list, as webdataset's split_by_node/worker.
+    let slots = w * config.worldSize
+    if !config.resampled, case .webDataset = config.source, shards.count < slots {
+      throw DataError.badConfig("\(shards.count) shard(s) for \(slots) reader(s) (workers × processes): use resampled shards or fewer workers")
+    }
+    queues = (0..<w).map { _ in BlockingQueue(capacity: max(1, config.prefetchBatches)) }
+    consumed = Mutex((cursor, starts))
+    started = Date()
+    for i in 0..<w {
+      let slot = config.rank * w + i
+      let mine = config.resampled ? shards : shards.enumerated().filter { $0.offset % slots == slot }.map(\.element)
+      let worker = Worker(config: config, index: i, slot: slot, slots: slots, shards: mine, start: starts[i], faults: faults, queue: queues[i])
+      let thread = Thread { worker.run() }
+      thread.name = "lcm-data-\(i)"
+      thread.stackSize = 4 << 20
+      thread.start()
+    }
+  }
+
+  deinit { stop() }
+
+  /// Stops the workers (they exit at their next batch boundary or blocked hand-over).
+  public func stop() { for q in queues { q.close() } }
+
+  /// The next batch; throws only when no sample can be produced at all.
+  public func next() throws(DataError) -> Batch {
+    let cursor = consumed.withLock { $0.cursor }
+    let w = cursor % queues.count
+    guard let item = queues[w].take() else { throw DataError.badConfig("data pipeline stopped") }
+    switch item {
+    case .failed(let error):
+      queues[w].pushFront(item)  // keep failing the same way
+      throw error
+    case .batch(let batch, let position):
+      consumed.withLock { s in
+        s.workers[w] = position
+        s.cursor += 1
+      }
+      return batch
+    }
+  }
+
+  /// Where the training thread is; restoring it gives the same next batches as not stopping.
+  public var position: DataPosition {
+    consumed.withLock { DataPosition(fingerprint: fingerprint, batchesConsumed: $0.cursor, workers: $0.workers) }
+  }
+}
+
+import Synchronization
+
+enum WorkerOutput: Sendable {
+  case batch(Batch, WorkerPosition)
+  case failed(DataError)
+}
+
+/// One decoding thread's whole pipeline; confined to its thread after `run` starts.
+final class Worker: @unchecked Sendable {
+  let config: DataConfig
+  let index: Int
+  let slot: Int, slots: Int
+  let shards: [String]
+  let start: WorkerPosition
+  let faults: FaultCounters
+  let queue: BlockingQueue<WorkerOutput>
+
+  init(config: DataConfig, index: Int, slot: Int, slots: Int, shards: [String], start: WorkerPosition, faults: FaultCounters, queue: BlockingQueue<WorkerOutput>) {
+    self.config = config
+    self.index = index
+    self.slot = slot
+    self.slots = slots
+    self.shards = shards
+    self.start = start
+    self.faults = faults
+    self.queue = queue
+  }
+
+  func run() {
+    do throws(DataError) {
+      try loop()
+    } catch {
+      _ = queue.put(.failed(error))
+    }
+  }
+
+  func loop() throws(DataError) {
+    var position = start
+    let source: RawSampleSource
+    switch config.source {
+    case .webDataset:
+      source = try ShardStream(shards: shards, resampled: config.resampled, opener: config.opener, faults: faults, position: position)
+    case .imageFolder(let dir, let imageColumn, let captionColumn):
+      source = try ImageFolderStream(
+        dir: dir, imageColumn: imageColumn, captionColumn: captionColumn, maxSamples: config.maxTrainSamples,
+        seed: config.seed, slot: slot, slots: slots, position: position)
+    }
+    // Image folders are shuffled by their epoch permutation, as S5's DataLoader; no buffer.
+    let bufferSize = if case .imageFolder = config.source { 0 } else { config.shuffleBufferSize }
+    var shuffle = ShuffleBuffer(size: bufferSize, rng: position.shuffleRNG)
+    for ref in position.buffer {
+      do {
+        if let sample = try source.load(ref) { shuffle.items.append(sample) }
+      } catch {
+        if case .shard(let fault, let shard, let message) = error {
+          faults.record(FaultEvent(fault: fault, shard: shard, key: nil, message: "on resume: \(message)"))
+        }
+      }
+    }
+    let decoder = SampleDecoder(transform: config.transform, maxPixels: config.maxPixels)
+    var decodedEver = false
+    var skipStreak = 0
+    while !queue.isClosed {
+      var batch = Batch(resolution: config.transform.resolution)
+      batch.pixels.reserveCapacity(config.batchSize * 3 * config.transform.resolution * config.transform.resolution)
+      while batch.count < config.batchSize {
+        if queue.isClosed { return }  // stopped: also while only bad samples come in
+        let raw = try shuffle.next(from: source)
+        var rng = DataRNG(seed: config.seed, stream: [UInt64(config.rank), UInt64(index), 3, UInt64(position.samplesOut)])
+        position.samplesOut += 1
+        do {
+          batch.append(try decoder.decode(raw, rng: &rng))
+          decodedEver = true
+          skipStreak = 0
+        } catch {
+          faults.record(FaultEvent(fault: error.fault, shard: raw.shard, key: raw.key, message: error.message))
+          skipStreak += 1
+          if !decodedEver && skipStreak >= 10_000 {
+            throw DataError.noSamples("no usable sample in the first \(skipStreak) read (skips: \(faults.summary))")
+          }
+        }
+      }
+      position.batches += 1
+      position.shuffleRNG = shuffle.rng
+      position.buffer = shuffle.items.map(\.ref)
+      source.save(into: &position)
+      if !queue.put(.batch(batch, position)) { return }
+    }
+  }
+}
+
+/// A bounded FIFO between one worker and the training thread.
+final class BlockingQueue<T: Sendable>: @unchecked Sendable {
+  private let condition = NSCondition()
+  private var items: [T] = []
+  private let capacity: Int
+  private var closed = false
+
+  init(capacity: Int) { self.capacity = capacity }
+
+  /// Blocks while full; false once closed.
+  func put(_ item: T) -> Bool {
+    condition.lock()
+    defer { condition.unlock() }
+    while items.count >= capacity && !closed { condition.wait() }
+    if closed { return false }
+    items.append(item)
+    condition.broadcast()
+    return true
+  }
+
+  func pushFront(_ item: T) {
+    condition.lock()
+    items.insert(item, at: 0)
+    condition.broadcast()
+    condition.unlock()
+  }
+
+  /// Blocks while empty; nil once closed and empty.
+  func take() -> T? {
+    condition.lock()
+    defer { condition.unlock() }
+    while items.isEmpty && !closed { condition.wait() }
+    if items.isEmpty { return nil }
+    let item = items.removeFirst()
+    condition.broadcast()
+    return item
+  }
+
+  func close() {
+    condition.lock()
+    closed = true
+    condition.broadcast()
+    condition.unlock()
+  }
+
+  var isClosed: Bool {
+    condition.lock()
+    defer { condition.unlock() }
+    return closed
+  }
+}

@@ -1,1 +1,0 @@
-// WebDataset streaming: see issue 5.

@@ -1,3 +1,0 @@
-import ImageCodecs
-import Testing
-import WebDataset
