@@ -30,3 +30,4 @@ fixtures:
 	$(PYTHON) scripts/fixtures/make_arch_keys.py Tests/Fixtures/arch
 	$(PYTHON) scripts/fixtures/make_lora_fixtures.py Tests/Fixtures
 	$(PYTHON) scripts/fixtures/make_clip_tokenizer_fixtures.py Tests/Fixtures/clip_tokenizer
+	$(PYTHON) scripts/fixtures/make_scheduler_fixtures.py Tests/Fixtures/schedulers

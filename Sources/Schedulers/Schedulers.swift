@@ -1,1 +1,0 @@
-// Noise schedules and samplers: see issue 4.
