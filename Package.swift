@@ -45,12 +45,13 @@ let package = Package(
     .target(name: "TorchNN", dependencies: ["Torch", "SafeTensors"]),
     .target(name: "DiffusionModels", dependencies: ["Torch", "TorchNN", "SafeTensors"]),
     .target(name: "Schedulers", dependencies: ["Torch", "DiffusionModels"]),
+    .target(name: "LCMPipeline", dependencies: ["DiffusionModels", "Schedulers", "CLIPTokenizer", "ImageCodecs", "Torch", "TorchNN"]),
     // Op parity cases shared by the tests (CPU) and `lcm selftest --parity-fixture` (GPU checks).
     .target(name: "OpParity", dependencies: ["Torch", "TorchNN", "SafeTensors"]),
     .executableTarget(
       name: "lcm",
       dependencies: [
-        "Torch", "TorchNN", "SafeTensors", "OpParity", "WebDataset", "ImageCodecs", "CLIPTokenizer", "DiffusionModels", "Schedulers",
+        "Torch", "TorchNN", "SafeTensors", "OpParity", "WebDataset", "ImageCodecs", "CLIPTokenizer", "DiffusionModels", "Schedulers", "LCMPipeline",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]
@@ -60,6 +61,7 @@ let package = Package(
     .testTarget(name: "WebDatasetTests", dependencies: ["WebDataset", "ImageCodecs"]),
     .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchNN", "SafeTensors", "OpParity"]),
     .testTarget(name: "TorchNNTests", dependencies: ["TorchNN", "Torch", "SafeTensors"]),
+    .testTarget(name: "LCMPipelineTests", dependencies: ["LCMPipeline", "ImageCodecs", "Torch", "SafeTensors", "TorchNN"]),
     .testTarget(name: "SchedulersTests", dependencies: ["Schedulers", "Torch"]),
     .testTarget(name: "DiffusionModelsTests", dependencies: ["DiffusionModels", "TorchNN", "Torch", "SafeTensors"]),
   ],

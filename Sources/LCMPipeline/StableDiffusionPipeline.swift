@@ -1,0 +1,157 @@
+import CLIPTokenizer
+import DiffusionModels
+import Foundation
+import Schedulers
+import Torch
+import TorchNN
+
+/// A diffusers SD 1.x / 2.x pipeline folder driven the way diffusers' LatentConsistencyModelPipeline
+/// (LCM UNets: guidance embedding, no CFG), StableDiffusionPipeline + LCMScheduler (LCM-LoRA)
+/// and StableDiffusionPipeline + DDIMScheduler (the teacher) run it.
+public final class StableDiffusionPipeline {
+  public enum SchedulerKind: String, Sendable { case lcm, ddim }
+
+  public let tokenizer: CLIPTokenizer
+  public let textEncoder: CLIPTextModel
+  public let unet: UNet2DConditionModel
+  public let vae: AutoencoderKL
+  public let folder: DiffusersPipelineFolder
+  public let device: Device
+  public let dtype: DType
+  /// Messages diffusers would log (prompt truncation, scheduler notes).
+  public private(set) var warnings: [String] = []
+
+  public init(_ idOrPath: String, revision: String? = nil, device: Device = .cpu, dtype: DType = .float32, variant: String? = nil) throws {
+    folder = try DiffusersPipelineFolder(idOrPath, revision: revision)
+    tokenizer = try CLIPTokenizer(directory: try folder.component("tokenizer"))
+    textEncoder = try CLIPTextModel.load(folder: try folder.component("text_encoder"), device: device, dtype: dtype, variant: variant)
+    unet = try UNet2DConditionModel.load(folder: try folder.component("unet"), device: device, dtype: dtype, variant: variant)
+    vae = try AutoencoderKL.load(folder: try folder.component("vae"), device: device, dtype: dtype, variant: variant)
+    self.device = device
+    self.dtype = dtype
+  }
+
+  public var vaeScaleFactor: Int { 1 << (vae.config.blockOutChannels.count - 1) }
+
+  /// The text encoder's last hidden state for each prompt (diffusers' encode_prompt, clip_skip None).
+  public func encodePrompt(_ prompts: [String]) throws -> Tensor {
+    let batch = tokenizer(prompts)
+    for t in batch.truncations.compactMap({ $0 }) {
+      warnings.append(CLIPTokenizer.truncationWarning(removedText: t.removedText, maxLength: tokenizer.modelMaxLength))
+    }
+    let ids = try Tensor(batch.inputIds.flatMap { $0.map(Int64.init) }, shape: [prompts.count, batch.inputIds[0].count], device: device)
+    return try textEncoder(ids).lastHiddenState
+  }
+
+  public struct Options {
+    public var prompts: [String]
+    public var negativePrompts: [String]? = nil
+    public var height: Int? = nil
+    public var width: Int? = nil
+    public var numInferenceSteps = 4
+    public var originalInferenceSteps: Int? = nil
+    public var guidanceScale = 8.0
+    public var numImagesPerPrompt = 1
+    public var seed: UInt64 = 0
+    public var scheduler: SchedulerKind = .lcm
+    /// img2img: an image [1, 3, H, W] in [-1, 1] and the strength.
+    public var initImage: Tensor? = nil
+    public var strength = 0.8
+
+    public init(prompts: [String]) { self.prompts = prompts }
+  }
+
+  /// Generates images; returns [N, 3, H, W] in [0, 1] (N = prompts × images per prompt).
+  public func callAsFunction(_ o: Options) throws -> Tensor {
+    try Torch.noGrad { try generate(o) }
+  }
+
+  func generate(_ o: Options) throws -> Tensor {
+    guard !o.prompts.isEmpty else { throw ConfigError("--prompt", "at least one prompt is needed") }
+    let factor = vaeScaleFactor
+    let defaultSize = (unet.config.sampleSize ?? 64) * factor
+    var height = o.height ?? defaultSize, width = o.width ?? defaultSize
+    if let image = o.initImage, o.height == nil, o.width == nil { (height, width) = (image.size(2), image.size(3)) }
+    guard height % 8 == 0, width % 8 == 0 else {
+      throw ConfigError("--height/--width", "must be multiples of 8, got \(height)×\(width)")
+    }
+    let n = o.prompts.count * o.numImagesPerPrompt
+    // a CPU generator, as diffusers' torch.Generator("cpu").manual_seed(seed)
+    let generator = try Generator(seed: o.seed)
+    var prompt = try encodePrompt(o.prompts).repeatInterleave(o.numImagesPerPrompt, dim: 0)
+    let lcmUNet = unet.config.timeCondProjDim != nil
+    let cfg = !lcmUNet && o.guidanceScale > 1
+    if cfg {
+      let negative = o.negativePrompts ?? Array(repeating: "", count: o.prompts.count)
+      guard negative.count == o.prompts.count else {
+        throw ConfigError("--negative_prompt", "give one negative prompt, or one per prompt (\(o.prompts.count))")
+      }
+      let uncond = try encodePrompt(negative).repeatInterleave(o.numImagesPerPrompt, dim: 0)
+      prompt = try Tensor.cat([uncond, prompt], dim: 0)
+    }
+    let timestepCond = try unet.config.timeCondProjDim.map { dim in
+      try guidanceScaleEmbedding(w: Tensor.full([n], o.guidanceScale - 1), embeddingDim: dim).to(device, dtype)
+    }
+
+    let schedulerFolder = try folder.component("scheduler")
+    var latents: Tensor
+    var timesteps: [Int]
+    var stepFn: (Tensor, Int, Tensor) throws -> (prev: Tensor, denoised: Tensor)
+    switch o.scheduler {
+    case .lcm:
+      let s = try LCMScheduler(config: LCMSchedulerConfig(reader: .schedulerConfig(path: "\(schedulerFolder)/scheduler_config.json")))
+      try s.setTimesteps(numInferenceSteps: o.numInferenceSteps, originalInferenceSteps: o.originalInferenceSteps,
+                         strength: o.initImage == nil ? 1 : o.strength)
+      warnings += s.warnings
+      timesteps = s.timesteps
+      stepFn = { out, t, x in
+        let r = try s.step(modelOutput: out, timestep: t, sample: x, generator: generator)
+        return (r.prevSample, r.denoised)
+      }
+      latents = try prepareLatents(o, n: n, height: height, width: width, timesteps: timesteps, generator: generator) {
+        try s.addNoise(originalSamples: $0, noise: $1, timesteps: $2)
+      }
+    case .ddim:
+      guard o.initImage == nil else { throw ConfigError("--scheduler", "ddim supports text-to-image only") }
+      let s = try DDIMScheduler(config: DDIMSchedulerConfig(reader: .schedulerConfig(path: "\(schedulerFolder)/scheduler_config.json")))
+      try s.setTimesteps(o.numInferenceSteps)
+      timesteps = s.timesteps
+      stepFn = { out, t, x in
+        let r = try s.step(modelOutput: out, timestep: t, sample: x)
+        return (r.prevSample, r.prevSample)
+      }
+      latents = try prepareLatents(o, n: n, height: height, width: width, timesteps: timesteps, generator: generator, addNoise: nil)
+    }
+
+    var denoised = latents
+    for t in timesteps {
+      let input = cfg ? try Tensor.cat([latents, latents], dim: 0) : latents
+      let tt = try Tensor.full([input.size(0)], Double(t), dtype: .int64, device: device)
+      var out = try unet(input.to(dtype), timestep: tt, encoderHiddenStates: prompt, timestepCond: timestepCond)
+      if cfg {
+        let parts = try out.chunk(2, dim: 0)
+        out = try parts[0] + (parts[1] - parts[0]) * o.guidanceScale
+      }
+      (latents, denoised) = try stepFn(out, t, latents)
+    }
+    let image = try vae.decode((denoised.to(dtype) / vae.config.scalingFactor))
+    return try (image.to(.float32) / 2.0 + 0.5).clamp(min: 0, max: 1)
+  }
+
+  /// Initial latents: noise drawn from the generator (text-to-image), or the init image's
+  /// posterior sample scaled and noised to the first timestep (img2img), as diffusers draws them.
+  func prepareLatents(
+    _ o: Options, n: Int, height: Int, width: Int, timesteps: [Int], generator: Generator,
+    addNoise: ((Tensor, Tensor, Tensor) throws -> Tensor)?
+  ) throws -> Tensor {
+    let shape = [n, unet.config.inChannels, height / vaeScaleFactor, width / vaeScaleFactor]
+    guard let image = o.initImage, let addNoise else {
+      return try Tensor.randn(shape, generator: generator).to(device, dtype)
+    }
+    var initLatents = try vae.encode(image.to(device, dtype)).sample(generator: generator) * vae.config.scalingFactor
+    if initLatents.size(0) < n { initLatents = try initLatents.repeat([n / initLatents.size(0), 1, 1, 1]) }
+    let noise = try Tensor.randn(initLatents.shape, generator: generator).to(device, dtype)
+    let t = try Tensor.full([n], Double(timesteps[0]), dtype: .int64, device: device)
+    return try addNoise(initLatents, noise, t)
+  }
+}
