@@ -30,4 +30,9 @@ LCM=.device/lcm
   LCM=$LCM SWIFT_LCM_PYTHON=python3 scripts/bench_ops.sh --device cuda --dtype bfloat16 --matmul 8192 --iterations 20000
   echo "== SD1.5-architecture UNet, 64x64 latents, batch 12, fp16 autocast: forward+backward, peak memory, outputs"
   LCM=$LCM SWIFT_LCM_PYTHON=python3 scripts/bench_unet.sh --device cuda --autocast float16 --batch 12 --size 64 --iterations 5
+  echo "== 4-step 512x512 generation, SD1.5 architecture (random weights), fp16, batch 1 and 4"
+  python3 scripts/make_sd15_lcm_pipeline.py /tmp/sd15-lcm
+  for b in 1 4; do
+    LCM=$LCM SWIFT_LCM_PYTHON=python3 scripts/bench_generate.sh --model /tmp/sd15-lcm --size 512 --batch $b --iterations 5 --device cuda --dtype float16
+  done
 } 2>&1 | tee "$OUT/gpu_check.log"
