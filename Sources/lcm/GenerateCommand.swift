@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import DiffusionModels
 import ImageCodecs
 import LCMPipeline
 import Torch
@@ -65,7 +66,11 @@ struct Generate: ParsableCommand {
     }
     let dev = Device(parsing: device)!
     let pipe = try StableDiffusionPipeline(model, revision: revision, device: dev, dtype: DType(name: dtype)!, variant: variant)
-    if let lora { try pipe.unet.loadLoRA(path: lora, scale: loraScale, fuse: fuseLora) }
+    if let lora {
+      // a file or folder, else a hub id in the local cache (latent-consistency/lcm-lora-sdv1-5)
+      let path = FileManager.default.fileExists(atPath: lora) ? lora : try ModelLocator.resolve(lora)
+      try pipe.unet.loadLoRA(path: path, scale: loraScale, fuse: fuseLora)
+    }
     var o = StableDiffusionPipeline.Options(prompts: prompts)
     o.negativePrompts = negativePrompt.isEmpty ? nil
       : negativePrompt.count == 1 ? Array(repeating: negativePrompt[0], count: prompts.count) : negativePrompt
