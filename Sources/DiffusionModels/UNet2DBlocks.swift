@@ -9,6 +9,19 @@ struct BlockSettings {
   var dropout: Double
   var outputScaleFactor: Double
   var useLinearProjection: Bool
+
+  func resnet(_ path: ModulePath, _ inChannels: Int, _ outChannels: Int) throws(TorchError) -> ResnetBlock2D {
+    try ResnetBlock2D(
+      path, inChannels: inChannels, outChannels: outChannels, tembChannels: tembChannels, groups: groups, eps: eps,
+      dropout: dropout, outputScaleFactor: outputScaleFactor)
+  }
+
+  /// A Transformer2DModel over `channels` with `heads` heads of channels/heads dims.
+  func transformer(_ path: ModulePath, channels: Int, heads: Int, layers: Int, crossAttentionDim: Int) throws(TorchError) -> Transformer2DModel {
+    try Transformer2DModel(
+      path, heads: heads, dimHead: channels / heads, inChannels: channels, numLayers: layers,
+      crossAttentionDim: crossAttentionDim, normNumGroups: groups, useLinearProjection: useLinearProjection)
+  }
 }
 
 /// `DownBlock2D` and `CrossAttnDownBlock2D` (attentions empty for the former).
@@ -23,14 +36,10 @@ public final class DownBlock {
   ) throws(TorchError) {
     var resnets: [ResnetBlock2D] = [], attentions: [Transformer2DModel] = []
     for i in 0..<numLayers {
-      resnets.append(try ResnetBlock2D(
-        path / "resnets" / i, inChannels: i == 0 ? inChannels : outChannels, outChannels: outChannels,
-        tembChannels: s.tembChannels, groups: s.groups, eps: s.eps, dropout: s.dropout, outputScaleFactor: s.outputScaleFactor))
+      resnets.append(try s.resnet(path / "resnets" / i, i == 0 ? inChannels : outChannels, outChannels))
       if crossAttention {
-        attentions.append(try Transformer2DModel(
-          path / "attentions" / i, heads: heads, dimHead: outChannels / heads, inChannels: outChannels,
-          numLayers: transformerLayers, crossAttentionDim: crossAttentionDim, normNumGroups: s.groups,
-          useLinearProjection: s.useLinearProjection))
+        attentions.append(try s.transformer(
+          path / "attentions" / i, channels: outChannels, heads: heads, layers: transformerLayers, crossAttentionDim: crossAttentionDim))
       }
     }
     self.resnets = resnets
@@ -70,14 +79,10 @@ public final class UpBlock {
     for i in 0..<numLayers {
       let skip = i == numLayers - 1 ? inChannels : outChannels
       let resIn = i == 0 ? prevOutputChannel : outChannels
-      resnets.append(try ResnetBlock2D(
-        path / "resnets" / i, inChannels: resIn + skip, outChannels: outChannels, tembChannels: s.tembChannels,
-        groups: s.groups, eps: s.eps, dropout: s.dropout, outputScaleFactor: s.outputScaleFactor))
+      resnets.append(try s.resnet(path / "resnets" / i, resIn + skip, outChannels))
       if crossAttention {
-        attentions.append(try Transformer2DModel(
-          path / "attentions" / i, heads: heads, dimHead: outChannels / heads, inChannels: outChannels,
-          numLayers: transformerLayers, crossAttentionDim: crossAttentionDim, normNumGroups: s.groups,
-          useLinearProjection: s.useLinearProjection))
+        attentions.append(try s.transformer(
+          path / "attentions" / i, channels: outChannels, heads: heads, layers: transformerLayers, crossAttentionDim: crossAttentionDim))
       }
     }
     self.resnets = resnets
@@ -110,18 +115,12 @@ public final class UNetMidBlock2DCrossAttn {
     _ path: ModulePath, inChannels: Int, heads: Int, transformerLayers: Int, crossAttentionDim: Int,
     settings s: BlockSettings, numLayers: Int = 1
   ) throws(TorchError) {
-    var resnets = [try ResnetBlock2D(
-      path / "resnets" / 0, inChannels: inChannels, outChannels: inChannels, tembChannels: s.tembChannels,
-      groups: s.groups, eps: s.eps, dropout: s.dropout, outputScaleFactor: s.outputScaleFactor)]
+    var resnets = [try s.resnet(path / "resnets" / 0, inChannels, inChannels)]
     var attentions: [Transformer2DModel] = []
     for i in 0..<numLayers {
-      attentions.append(try Transformer2DModel(
-        path / "attentions" / i, heads: heads, dimHead: inChannels / heads, inChannels: inChannels,
-        numLayers: transformerLayers, crossAttentionDim: crossAttentionDim, normNumGroups: s.groups,
-        useLinearProjection: s.useLinearProjection))
-      resnets.append(try ResnetBlock2D(
-        path / "resnets" / (i + 1), inChannels: inChannels, outChannels: inChannels, tembChannels: s.tembChannels,
-        groups: s.groups, eps: s.eps, dropout: s.dropout, outputScaleFactor: s.outputScaleFactor))
+      attentions.append(try s.transformer(
+        path / "attentions" / i, channels: inChannels, heads: heads, layers: transformerLayers, crossAttentionDim: crossAttentionDim))
+      resnets.append(try s.resnet(path / "resnets" / (i + 1), inChannels, inChannels))
     }
     self.resnets = resnets
     self.attentions = attentions
