@@ -46,6 +46,7 @@ let package = Package(
     .target(name: "DiffusionModels", dependencies: ["Torch", "TorchNN", "SafeTensors"]),
     .target(name: "Schedulers", dependencies: ["Torch", "DiffusionModels"]),
     .target(name: "LCMPipeline", dependencies: ["DiffusionModels", "Schedulers", "CLIPTokenizer", "ImageCodecs", "Torch", "TorchNN"]),
+    .target(name: "LCMTraining", dependencies: ["DiffusionModels", "Schedulers", "Torch", "TorchNN"]),
     // Op parity cases shared by the tests (CPU) and `lcm selftest --parity-fixture` (GPU checks).
     .target(name: "OpParity", dependencies: ["Torch", "TorchNN", "SafeTensors"]),
     .executableTarget(
@@ -62,6 +63,7 @@ let package = Package(
     .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchNN", "SafeTensors", "OpParity"]),
     .testTarget(name: "TorchNNTests", dependencies: ["TorchNN", "Torch", "SafeTensors"]),
     .testTarget(name: "LCMPipelineTests", dependencies: ["LCMPipeline", "ImageCodecs", "Torch", "SafeTensors", "TorchNN"]),
+    .testTarget(name: "LCMTrainingTests", dependencies: ["LCMTraining", "DiffusionModels", "Schedulers", "Torch", "TorchNN", "SafeTensors"]),
     .testTarget(name: "SchedulersTests", dependencies: ["Schedulers", "Torch"]),
     .testTarget(name: "DiffusionModelsTests", dependencies: ["DiffusionModels", "TorchNN", "Torch", "SafeTensors"]),
   ],

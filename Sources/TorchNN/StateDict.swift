@@ -75,11 +75,13 @@ extension ParameterStore {
   /// Strict load (PyTorch's load_state_dict(strict=True)): every store key must be present with
   /// the same shape and no extra key may exist; all problems are reported together. Values are
   /// converted to each parameter's dtype and device.
-  public func load(_ tensors: [String: Tensor], source: String = "state dict") throws {
+  /// `keepMissing`: keys the caller knows are absent (a student's new cond_proj, LoRA adapters);
+  /// those parameters keep their values.
+  public func load(_ tensors: [String: Tensor], source: String = "state dict", keepMissing: Set<String> = []) throws {
     var problems = StateDictError(source: source)
     for p in parameters {
       guard let t = tensors[p.name] else {
-        problems.missing.append(p.name)
+        if !keepMissing.contains(p.name) { problems.missing.append(p.name) }
         continue
       }
       if t.shape != p.tensor.shape {
@@ -89,7 +91,7 @@ extension ParameterStore {
     let known = Set(names)
     problems.unexpected = tensors.keys.filter { !known.contains($0) }.sorted()
     guard problems.isEmpty else { throw problems }
-    try assign { tensors[$0]! }
+    try assign(skipping: keepMissing.subtracting(tensors.keys)) { tensors[$0]! }
   }
 
   /// Strict load from a safetensors file or sharded index (lazily, one tensor at a time).
@@ -114,9 +116,9 @@ extension ParameterStore {
     try load(from: try openSafeTensors(path: path), name: path)
   }
 
-  private func assign(_ value: (String) throws -> Tensor) throws {
+  private func assign(skipping: Set<String> = [], _ value: (String) throws -> Tensor) throws {
     try Torch.noGrad { () throws in
-      for p in parameters {
+      for p in parameters where !skipping.contains(p.name) {
         let src = try value(p.name)
         let target = p.tensor
         if target.device.kind == .meta {

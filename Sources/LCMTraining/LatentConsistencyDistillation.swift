@@ -1,0 +1,141 @@
+import DiffusionModels
+import Schedulers
+import Torch
+import TorchNN
+
+/// The LCD hyper-parameters of the step (the scripts' flags).
+public struct LCDConfig: Sendable {
+  public enum LossType: String, Sendable { case l2, huber }
+  public var numDDIMTimesteps = 50
+  public var timestepScalingFactor = 10.0
+  public var wMin = 5.0
+  public var wMax = 15.0
+  public var lossType = LossType.l2
+  public var huberC = 0.001
+  public var emaDecay = 0.95
+  public init() {}
+}
+
+/// One step's random draws: solver indices [B], noise like the latents, guidance scales w [B].
+/// The trainer draws them (`draw`); tests pass them as data.
+public struct LCDRandomness {
+  public var index: Tensor
+  public var noise: Tensor
+  public var w: Tensor
+  public init(index: Tensor, noise: Tensor, w: Tensor) {
+    self.index = index
+    self.noise = noise
+    self.w = w
+  }
+}
+
+/// The step of train_lcm_distill_sd_wds.py (S1, full UNet), function for function: online student
+/// prediction, teacher CFG (LCM form) + one DDIM step, target-UNet prediction, loss.
+public final class LatentConsistencyDistillation {
+  public let teacher: UNet2DConditionModel
+  public let student: UNet2DConditionModel
+  public let target: UNet2DConditionModel
+  public let noiseScheduler: DDPMScheduler
+  public let solver: DDIMSolver
+  public let alphaSchedule: Tensor
+  public let sigmaSchedule: Tensor
+  public let config: LCDConfig
+  public let topk: Int
+
+  public init(
+    teacher: UNet2DConditionModel, student: UNet2DConditionModel, target: UNet2DConditionModel,
+    noiseScheduler: DDPMScheduler, config: LCDConfig, device: Device = .cpu
+  ) throws {
+    guard student.config.timeCondProjDim != nil else {
+      throw ConfigError("student UNet", "needs time_cond_proj_dim for the guidance embedding")
+    }
+    self.teacher = teacher
+    self.student = student
+    self.target = target
+    self.noiseScheduler = noiseScheduler
+    self.config = config
+    let T = noiseScheduler.config.numTrainTimesteps
+    solver = try DDIMSolver(alphaCumprods: noiseScheduler.alphasCumprod, timesteps: T, ddimTimesteps: config.numDDIMTimesteps).to(device)
+    let acp = try noiseScheduler.alphasCumprodTensor.to(device)
+    alphaSchedule = try acp.sqrt()
+    sigmaSchedule = try (1.0 - acp).sqrt()
+    topk = T / config.numDDIMTimesteps
+  }
+
+  /// index ~ U{0..N-1}, noise ~ N(0, 1) like the latents, w ~ U[w_min, w_max], as the script draws them.
+  public func draw(latents: Tensor, generator: Generator? = nil) throws -> LCDRandomness {
+    let b = latents.size(0)
+    let index = try Tensor.randint(0, config.numDDIMTimesteps, [b], device: latents.device, generator: generator)
+    let noise = try Tensor.randn(latents.shape, dtype: latents.dtype, device: latents.device, generator: generator)
+    let w = try Tensor.rand([b], generator: generator) * (config.wMax - config.wMin) + config.wMin
+    return LCDRandomness(index: index, noise: noise, w: w)
+  }
+
+  public struct Output {
+    public let loss: Tensor
+    public let modelPred: Tensor
+    public let target: Tensor
+    public let xPrev: Tensor
+  }
+
+  /// The loss of one batch; gradients flow into the student only.
+  public func loss(latents: Tensor, promptEmbeds: Tensor, uncondPromptEmbeds: Tensor, randomness r: LCDRandomness) throws -> Output {
+    let pt = noiseScheduler.config.predictionType
+    let nd = latents.rank
+    let startTimesteps = try solver.ddimTimesteps.gather(dim: 0, index: r.index)
+    // integer arithmetic as the script's (int64 - int, then where(t < 0, 0, t))
+    let shifted = try startTimesteps - Tensor(scalar: Double(topk), dtype: .int64, device: startTimesteps.device)
+    let timesteps = try Tensor.where(shifted.lt(0), shifted.zerosLike(), shifted)
+    var (cSkipStart, cOutStart) = try scalingsForBoundaryConditions(timestep: startTimesteps, timestepScaling: config.timestepScalingFactor)
+    (cSkipStart, cOutStart) = (try appendDims(cSkipStart, nd), try appendDims(cOutStart, nd))
+    var (cSkip, cOut) = try scalingsForBoundaryConditions(timestep: timesteps, timestepScaling: config.timestepScalingFactor)
+    (cSkip, cOut) = (try appendDims(cSkip, nd), try appendDims(cOut, nd))
+    let noisy = try noiseScheduler.addNoise(originalSamples: latents, noise: r.noise, timesteps: startTimesteps)
+    let wEmbedding = try guidanceScaleEmbedding(w: r.w, embeddingDim: student.config.timeCondProjDim!).to(latents.device, latents.dtype)
+    let w = try r.w.reshape([latents.size(0), 1, 1, 1]).to(latents.device, latents.dtype)
+
+    // online student (with grad)
+    let noisePred = try student(noisy, timestep: startTimesteps, encoderHiddenStates: promptEmbeds.to(.float32), timestepCond: wEmbedding)
+    let predX0 = try predictedOriginalSample(
+      modelOutput: noisePred, timesteps: startTimesteps, sample: noisy, predictionType: pt, alphas: alphaSchedule, sigmas: sigmaSchedule)
+    let modelPred = try cSkipStart * noisy + cOutStart * predX0
+
+    let (xPrev, targetValue) = try Torch.noGrad { () throws -> (Tensor, Tensor) in
+      func teacherPredictions(_ context: Tensor) throws -> (Tensor, Tensor) {
+        let out = try teacher(noisy, timestep: startTimesteps, encoderHiddenStates: context)
+        return (
+          try predictedOriginalSample(modelOutput: out, timesteps: startTimesteps, sample: noisy, predictionType: pt, alphas: alphaSchedule, sigmas: sigmaSchedule),
+          try predictedNoise(modelOutput: out, timesteps: startTimesteps, sample: noisy, predictionType: pt, alphas: alphaSchedule, sigmas: sigmaSchedule))
+      }
+      let (condX0, condEps) = try teacherPredictions(promptEmbeds)
+      let (uncondX0, uncondEps) = try teacherPredictions(uncondPromptEmbeds)
+      // LCM-form CFG on both x0 and ε, then one DDIM step (float64, as the script's solver table)
+      let cfgX0 = try condX0 + w * (condX0 - uncondX0)
+      let cfgEps = try condEps + w * (condEps - uncondEps)
+      let xPrev = try solver.ddimStep(predX0: cfgX0, predNoise: cfgEps, timestepIndex: r.index)
+      let targetOut = try target(xPrev.to(.float32), timestep: timesteps, encoderHiddenStates: promptEmbeds.to(.float32), timestepCond: wEmbedding)
+      let targetX0 = try predictedOriginalSample(
+        modelOutput: targetOut, timesteps: timesteps, sample: xPrev, predictionType: pt, alphas: alphaSchedule, sigmas: sigmaSchedule)
+      return (xPrev, try cSkip * xPrev + cOut * targetX0)
+    }
+    let diff = try modelPred.to(.float32) - targetValue.to(.float32)
+    let loss: Tensor
+    switch config.lossType {
+    case .l2: loss = try F.mseLoss(modelPred.to(.float32), targetValue.to(.float32))
+    case .huber:
+      let c = config.huberC
+      loss = try ((diff.square() + c * c).sqrt() - c).mean()
+    }
+    return Output(loss: loss, modelPred: modelPred, target: targetValue, xPrev: xPrev)
+  }
+}
+
+/// `update_ema`: θ_target ← rate·θ_target + (1 − rate)·θ_online, over matching parameters.
+public func updateEMA(target: ParameterStore, source: ParameterStore, rate: Double) throws {
+  let pairs = zip(target.parameters.filter { !$0.isBuffer }, source.parameters.filter { !$0.isBuffer })
+  let t = pairs.map(\.0.tensor), s = pairs.map(\.1.tensor)
+  try Torch.noGrad { () throws(TorchError) in
+    try Foreach.mul_(t, rate)
+    try Foreach.add_(t, s, alpha: 1 - rate)
+  }
+}
