@@ -31,3 +31,5 @@ fixtures:
 	$(PYTHON) scripts/fixtures/make_lora_fixtures.py Tests/Fixtures
 	$(PYTHON) scripts/fixtures/make_clip_tokenizer_fixtures.py Tests/Fixtures/clip_tokenizer
 	$(PYTHON) scripts/fixtures/make_scheduler_fixtures.py Tests/Fixtures/schedulers
+	$(PYTHON) scripts/fixtures/make_pipeline_fixtures.py Tests/Fixtures
+	$(PYTHON) scripts/fixtures/make_lcd_step_fixtures.py Tests/Fixtures
