@@ -33,3 +33,4 @@ fixtures:
 	$(PYTHON) scripts/fixtures/make_scheduler_fixtures.py Tests/Fixtures/schedulers
 	$(PYTHON) scripts/fixtures/make_pipeline_fixtures.py Tests/Fixtures
 	$(PYTHON) scripts/fixtures/make_lcd_step_fixtures.py Tests/Fixtures
+	$(PYTHON) scripts/fixtures/make_lr_fixtures.py Tests/Fixtures
