@@ -46,13 +46,18 @@ let package = Package(
     .target(name: "DiffusionModels", dependencies: ["Torch", "TorchNN", "SafeTensors"]),
     .target(name: "Schedulers", dependencies: ["Torch", "DiffusionModels"]),
     .target(name: "LCMPipeline", dependencies: ["DiffusionModels", "Schedulers", "CLIPTokenizer", "ImageCodecs", "Torch", "TorchNN"]),
-    .target(name: "LCMTraining", dependencies: ["DiffusionModels", "Schedulers", "Torch", "TorchNN"]),
+    .target(
+      name: "LCMTraining",
+      dependencies: [
+        "DiffusionModels", "Schedulers", "Torch", "TorchNN", "CLIPTokenizer",
+        .product(name: "Logging", package: "swift-log"),
+      ]),
     // Op parity cases shared by the tests (CPU) and `lcm selftest --parity-fixture` (GPU checks).
     .target(name: "OpParity", dependencies: ["Torch", "TorchNN", "SafeTensors"]),
     .executableTarget(
       name: "lcm",
       dependencies: [
-        "Torch", "TorchNN", "SafeTensors", "OpParity", "WebDataset", "ImageCodecs", "CLIPTokenizer", "DiffusionModels", "Schedulers", "LCMPipeline",
+        "Torch", "TorchNN", "SafeTensors", "OpParity", "WebDataset", "ImageCodecs", "CLIPTokenizer", "DiffusionModels", "Schedulers", "LCMPipeline", "LCMTraining",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]

@@ -9,7 +9,7 @@ struct LCM: ParsableCommand {
     commandName: "lcm",
     abstract: "Latent Consistency Model distillation and inference on libtorch.",
     version: version,
-    subcommands: [Doctor.self, Generate.self, SelfTest.self, Bench.self, DataCommand.self]
+    subcommands: [Doctor.self, Distill.self, Generate.self, SelfTest.self, Bench.self, DataCommand.self]
   )
 }
 

@@ -1,0 +1,137 @@
+import CLIPTokenizer
+import DiffusionModels
+import Foundation
+import Logging
+import Schedulers
+import Torch
+import TorchNN
+
+/// Settings of a full-UNet distillation run (the script's flags that this trainer implements).
+public struct LCDTrainingConfig: Sendable {
+  public var teacher: String
+  public var revision: String?
+  public var outputDir = "lcm-model"
+  public var seed: UInt64 = 0
+  public var device: Device = .cpu
+  public var maxTrainSteps = 1000
+  public var learningRate = 1e-4
+  public var adamBeta1 = 0.9, adamBeta2 = 0.999, adamWeightDecay = 1e-2, adamEpsilon = 1e-8
+  public var maxGradNorm = 1.0
+  public var lrScheduler = "constant"
+  public var lrWarmupSteps = 500
+  public var unetTimeCondProjDim = 256
+  public var vaeEncodeBatchSize = 32
+  public var gradientCheckpointing = false
+  public var lcd = LCDConfig()
+  public init(teacher: String) { self.teacher = teacher }
+}
+
+/// One batch of training data as host buffers: B × 3 × R × R pixels in [-1, 1] and captions.
+public struct TrainingBatch: Sendable {
+  public var pixels: [Float]
+  public var resolution: Int
+  public var captions: [String]
+  public init(pixels: [Float], resolution: Int, captions: [String]) {
+    self.pixels = pixels
+    self.resolution = resolution
+    self.captions = captions
+  }
+}
+
+/// The loop of train_lcm_distill_sd_wds.py for one process: frozen teacher, VAE and text encoder;
+/// student = teacher config + time_cond_proj_dim; EMA target; AdamW, clipping, LR schedule.
+public final class LCDTrainer {
+  public let config: LCDTrainingConfig
+  public let tokenizer: CLIPTokenizer
+  public let textEncoder: CLIPTextModel
+  public let vae: AutoencoderKL
+  public let lcd: LatentConsistencyDistillation
+  public let optimizer: AdamW
+  public let schedule: LRSchedule
+  public private(set) var globalStep = 0
+  let logger: Logger
+  let generator: Generator
+  var uncondCache: (Int, Tensor)?
+
+  public init(config c: LCDTrainingConfig, logger: Logger) throws {
+    config = c
+    self.logger = logger
+    try Torch.manualSeed(c.seed)
+    generator = try Generator(seed: c.seed)
+    let pipe = try DiffusersPipelineFolder(c.teacher, revision: c.revision)
+    tokenizer = try CLIPTokenizer(directory: try pipe.component("tokenizer"))
+    textEncoder = try CLIPTextModel.load(folder: try pipe.component("text_encoder"), device: c.device)
+    vae = try AutoencoderKL.load(folder: try pipe.component("vae"), device: c.device)
+    let teacher = try UNet2DConditionModel.load(folder: try pipe.component("unet"), device: c.device)
+    for store in [textEncoder.store, vae.store, teacher.store] { try store.setTrainable(false) }
+    let scheduler = try DDPMScheduler(config: DDPMSchedulerConfig(path: "\(try pipe.component("scheduler"))/scheduler_config.json"))
+
+    // student: the teacher's config with a guidance embedding; the teacher's weights; cond_proj as initialised
+    var cfg = teacher.config
+    if cfg.timeCondProjDim == nil { cfg.timeCondProjDim = c.unetTimeCondProjDim }
+    let studentStore = ParameterStore(device: c.device)
+    let student = try UNet2DConditionModel(config: cfg, store: studentStore)
+    try studentStore.load(
+      Dictionary(uniqueKeysWithValues: teacher.store.stateDict()), source: "teacher unet",
+      keepMissing: ["time_embedding.cond_proj.weight"])
+    studentStore.isTraining = true
+    student.gradientCheckpointing = c.gradientCheckpointing
+    let targetStore = ParameterStore(device: c.device)
+    let target = try UNet2DConditionModel(config: cfg, store: targetStore)
+    try targetStore.load(Dictionary(uniqueKeysWithValues: studentStore.stateDict()), source: "student unet")
+    try targetStore.setTrainable(false)
+
+    lcd = try LatentConsistencyDistillation(
+      teacher: teacher, student: student, target: target, noiseScheduler: scheduler, config: c.lcd, device: c.device)
+    optimizer = try AdamW(
+      studentStore.trainableParameters, lr: c.learningRate, betas: (c.adamBeta1, c.adamBeta2), eps: c.adamEpsilon,
+      weightDecay: c.adamWeightDecay)
+    schedule = try LRSchedule(name: c.lrScheduler, warmupSteps: c.lrWarmupSteps, trainingSteps: c.maxTrainSteps, baseLR: c.learningRate)
+    try optimizer.setLR(try schedule.learningRate(step: 0))
+  }
+
+  /// The text encoder's last hidden state (no grad), as the script's encode_prompt.
+  func encode(_ captions: [String]) throws -> Tensor {
+    let batch = tokenizer(captions)
+    let ids = try Tensor(batch.inputIds.flatMap { $0.map(Int64.init) }, shape: [captions.count, batch.inputIds[0].count], device: config.device)
+    return try Torch.noGrad { try textEncoder(ids).lastHiddenState }
+  }
+
+  public struct StepResult: Sendable {
+    public let step: Int
+    public let loss: Double
+    public let gradNorm: Double
+    public let lr: Double
+  }
+
+  /// One optimizer step on one batch.
+  public func step(_ batch: TrainingBatch) throws -> StepResult {
+    let b = batch.captions.count, r = batch.resolution
+    let pixels = try Tensor(batch.pixels, shape: [b, 3, r, r], device: config.device)
+    let (latents, prompt) = try Torch.noGrad { () throws -> (Tensor, Tensor) in
+      let posterior = try vae.encode(pixels, sliceSize: config.vaeEncodeBatchSize)
+      return (try posterior.sample(generator: generator) * vae.config.scalingFactor, try encode(batch.captions))
+    }
+    if uncondCache?.0 != b { uncondCache = (b, try encode(Array(repeating: "", count: b))) }
+    let randomness = try lcd.draw(latents: latents, generator: generator)
+    let out = try lcd.loss(latents: latents, promptEmbeds: prompt, uncondPromptEmbeds: uncondCache!.1, randomness: randomness)
+    try out.loss.backward()
+    let params = lcd.student.store.trainableParameters.map(\.tensor)
+    let norm = try clipGradNorm_(params, maxNorm: config.maxGradNorm).item()
+    let lr = optimizer.lr
+    try optimizer.step()
+    globalStep += 1
+    try optimizer.setLR(try schedule.learningRate(step: globalStep))
+    try optimizer.zeroGrad()
+    try updateEMA(target: lcd.target.store, source: lcd.student.store, rate: config.lcd.emaDecay)
+    let loss = try out.loss.item()
+    guard loss.isFinite else { throw ConfigError("step \(globalStep)", "the loss is \(loss) (not finite)") }
+    return StepResult(step: globalStep, loss: loss, gradNorm: norm, lr: lr)
+  }
+
+  /// Writes `unet/` (the online student) and `unet_target/` (the EMA target) in diffusers layout.
+  public func save(to dir: String) throws {
+    try lcd.student.save(folder: "\(dir)/unet")
+    try lcd.target.save(folder: "\(dir)/unet_target")
+  }
+}

@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import LCMTraining
+import Torch
+import WebDataset
+
+/// `lcm distill`: full-UNet latent consistency distillation (train_lcm_distill_sd_wds.py), first
+/// version: the step, AdamW, clipping, LR schedules, EMA target, data streaming, final save.
+struct Distill: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Distill an SD 1.x / 2.x teacher into an LCM (full UNet + EMA target), as train_lcm_distill_sd_wds.py.")
+
+  @Option(name: .customLong("pretrained_teacher_model")) var pretrainedTeacherModel: String
+  @Option(name: .customLong("teacher_revision")) var teacherRevision: String?
+  @Option(name: .customLong("output_dir")) var outputDir = "lcm-xl-distilled"
+  @Option(name: .customLong("train_shards_path_or_url")) var trainShards: String?
+  @Option(name: .customLong("train_data_dir"), help: "An image folder instead of shards.") var trainDataDir: String?
+  @Option(name: .customLong("resolution")) var resolution = 512
+  @Option(name: .customLong("interpolation_type")) var interpolationType = "bilinear"
+  @Flag(name: .customLong("center_crop")) var centerCrop = false
+  @Flag(name: .customLong("random_flip")) var randomFlip = false
+  @Option(name: .customLong("train_batch_size")) var trainBatchSize = 16
+  @Option(name: .customLong("dataloader_num_workers")) var dataloaderNumWorkers = 0
+  @Option(name: .customLong("max_train_steps")) var maxTrainSteps = 1000
+  @Option(name: .customLong("learning_rate")) var learningRate = 1e-4
+  @Option(name: .customLong("lr_scheduler")) var lrScheduler = "constant"
+  @Option(name: .customLong("lr_warmup_steps")) var lrWarmupSteps = 500
+  @Option(name: .customLong("adam_beta1")) var adamBeta1 = 0.9
+  @Option(name: .customLong("adam_beta2")) var adamBeta2 = 0.999
+  @Option(name: .customLong("adam_weight_decay")) var adamWeightDecay = 1e-2
+  @Option(name: .customLong("adam_epsilon")) var adamEpsilon = 1e-8
+  @Option(name: .customLong("max_grad_norm")) var maxGradNorm = 1.0
+  @Option(name: .customLong("w_min")) var wMin = 5.0
+  @Option(name: .customLong("w_max")) var wMax = 15.0
+  @Option(name: .customLong("num_ddim_timesteps")) var numDDIMTimesteps = 50
+  @Option(name: .customLong("loss_type")) var lossType = "l2"
+  @Option(name: .customLong("huber_c")) var huberC = 0.001
+  @Option(name: .customLong("unet_time_cond_proj_dim")) var unetTimeCondProjDim = 256
+  @Option(name: .customLong("timestep_scaling_factor")) var timestepScalingFactor = 10.0
+  @Option(name: .customLong("ema_decay")) var emaDecay = 0.95
+  @Option(name: .customLong("vae_encode_batch_size")) var vaeEncodeBatchSize = 32
+  @Flag(name: .customLong("gradient_checkpointing")) var gradientCheckpointing = false
+  @Option(name: .customLong("seed")) var seed: UInt64 = 0
+  @Option(name: .customLong("device"), help: "cpu or cuda[:N].") var device = "cpu"
+
+  func validate() throws {
+    guard (trainShards == nil) != (trainDataDir == nil) else {
+      throw ValidationError("give exactly one of --train_shards_path_or_url and --train_data_dir")
+    }
+    guard resolution > 0, resolution % 8 == 0 else { throw ValidationError("--resolution must be a positive multiple of 8, got \(resolution)") }
+    guard ["l2", "huber"].contains(lossType) else { throw ValidationError("--loss_type must be l2 or huber, got '\(lossType)'") }
+    guard trainBatchSize > 0, maxTrainSteps > 0 else { throw ValidationError("--train_batch_size and --max_train_steps must be positive") }
+    guard wMin <= wMax else { throw ValidationError("--w_min (\(wMin)) must not exceed --w_max (\(wMax))") }
+    guard Device(parsing: device) != nil else { throw ValidationError("--device must be cpu or cuda[:N], got '\(device)'") }
+    guard Interpolation(rawValue: interpolationType) != nil else {
+      throw ValidationError("--interpolation_type must be one of \(Interpolation.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+  }
+
+  func run() throws {
+    let log = Log.logger("lcm.distill")
+    var c = LCDTrainingConfig(teacher: pretrainedTeacherModel)
+    c.revision = teacherRevision
+    c.outputDir = outputDir
+    c.seed = seed
+    c.device = Device(parsing: device)!
+    (c.maxTrainSteps, c.learningRate, c.lrScheduler, c.lrWarmupSteps) = (maxTrainSteps, learningRate, lrScheduler, lrWarmupSteps)
+    (c.adamBeta1, c.adamBeta2, c.adamWeightDecay, c.adamEpsilon, c.maxGradNorm) = (adamBeta1, adamBeta2, adamWeightDecay, adamEpsilon, maxGradNorm)
+    (c.unetTimeCondProjDim, c.vaeEncodeBatchSize, c.gradientCheckpointing) = (unetTimeCondProjDim, vaeEncodeBatchSize, gradientCheckpointing)
+    (c.lcd.wMin, c.lcd.wMax, c.lcd.numDDIMTimesteps, c.lcd.huberC) = (wMin, wMax, numDDIMTimesteps, huberC)
+    (c.lcd.timestepScalingFactor, c.lcd.emaDecay) = (timestepScalingFactor, emaDecay)
+    c.lcd.lossType = lossType == "l2" ? .l2 : .huber
+    let trainer = try LCDTrainer(config: c, logger: log)
+
+    let source: DataConfig.Source = trainShards.map { .webDataset($0) }
+      ?? .imageFolder(dir: trainDataDir!, imageColumn: "image", captionColumn: "text")
+    let transform = ImageTransform(
+      resolution: resolution, interpolation: Interpolation(rawValue: interpolationType)!, centerCrop: centerCrop, randomFlip: randomFlip)
+    let data = try DataPipeline(
+      config: DataConfig(source: source, transform: transform, batchSize: trainBatchSize, numWorkers: dataloaderNumWorkers, seed: seed),
+      onFault: { event in log.warning("\(event)") })
+    defer { data.stop() }
+    let start = BenchClock.now()
+    for _ in 0..<maxTrainSteps {
+      let batch = try data.next()
+      let r = try trainer.step(TrainingBatch(pixels: batch.pixels, resolution: batch.resolution, captions: batch.captions))
+      let elapsed = BenchClock.now() - start
+      let perStep = elapsed / Double(r.step)
+      print("step \(r.step)/\(maxTrainSteps) loss \(r.loss) grad_norm \(BenchClock.fmt(r.gradNorm)) lr \(r.lr) "
+        + "\(BenchClock.fmt(1 / perStep)) it/s ETA \(Int(perStep * Double(maxTrainSteps - r.step))) s")
+    }
+    try trainer.save(to: outputDir)
+    print("saved \(outputDir)/unet and \(outputDir)/unet_target")
+  }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import Logging
+import Testing
+import Torch
+import TorchNN
+
+@testable import DiffusionModels
+@testable import LCMTraining
+
+/// The training loop on the tiny fixture pipeline (Tests/Fixtures/pipeline/base).
+@Suite("LCD trainer", .serialized)
+struct TrainerTests {
+  func batch(_ seed: UInt64) throws -> TrainingBatch {
+    let g = try Generator(seed: seed)
+    let pixels = try (Tensor.rand([2, 3, 16, 16], generator: g) * 2.0 - 1.0).floats()
+    return TrainingBatch(pixels: pixels, resolution: 16, captions: ["a photo of a cat", "a red house"])
+  }
+
+  func trainer(_ dir: String) throws -> LCDTrainer {
+    var c = LCDTrainingConfig(teacher: "\(repoRoot)/Tests/Fixtures/pipeline/base")
+    (c.unetTimeCondProjDim, c.lrWarmupSteps, c.maxTrainSteps, c.seed, c.outputDir) = (8, 0, 3, 5, dir)
+    c.learningRate = 1e-3
+    return try LCDTrainer(config: c, logger: Logger(label: "test"))
+  }
+
+  @Test func stepsAreDeterministicAndSaveLoads() throws {
+    let dir = NSTemporaryDirectory() + "distill-\(UInt32.random(in: 0...UInt32.max))"
+    var runs: [[Double]] = []
+    for _ in 0..<2 {
+      let t = try trainer(dir)
+      runs.append(try (0..<3).map { try t.step(batch(UInt64($0))).loss })
+      if runs.count == 2 { try t.save(to: dir) }
+    }
+    #expect(runs[0] == runs[1], "same seed, same losses: \(runs)")
+    #expect(runs[0].allSatisfy { $0.isFinite && $0 > 0 })
+    let student = try UNet2DConditionModel.load(folder: "\(dir)/unet")
+    let target = try UNet2DConditionModel.load(folder: "\(dir)/unet_target")
+    let teacher = try UNet2DConditionModel.load(folder: "\(repoRoot)/Tests/Fixtures/pipeline/base/unet")
+    #expect(student.config.timeCondProjDim == 8)
+    let key = "conv_in.weight"
+    let moved = try (student.store[key]!.tensor - teacher.store[key]!.tensor).abs().amax().item()
+    let emaMoved = try (target.store[key]!.tensor - teacher.store[key]!.tensor).abs().amax().item()
+    #expect(moved > 0 && emaMoved > 0 && emaMoved < moved, "student moved \(moved), EMA target \(emaMoved)")
+  }
+
+  @Test func teacherWithoutUNetIsAnError() throws {
+    var c = LCDTrainingConfig(teacher: "\(repoRoot)/Tests/Fixtures/unet/sd1")
+    c.maxTrainSteps = 1
+    #expect { _ = try LCDTrainer(config: c, logger: Logger(label: "test")) } throws: { "\($0)".contains("model_index.json") }
+  }
+}
