@@ -49,7 +49,7 @@ let package = Package(
     .target(
       name: "LCMTraining",
       dependencies: [
-        "DiffusionModels", "Schedulers", "Torch", "TorchNN", "CLIPTokenizer",
+        "DiffusionModels", "Schedulers", "Torch", "TorchNN", "CLIPTokenizer", "SafeTensors",
         .product(name: "Logging", package: "swift-log"),
       ]),
     // Op parity cases shared by the tests (CPU) and `lcm selftest --parity-fixture` (GPU checks).

@@ -2,6 +2,7 @@ import CLIPTokenizer
 import DiffusionModels
 import Foundation
 import Logging
+import SafeTensors
 import Schedulers
 import Torch
 import TorchNN
@@ -50,7 +51,7 @@ public final class LCDTrainer {
   public let schedule: LRSchedule
   public private(set) var globalStep = 0
   let logger: Logger
-  let generator: Generator
+  public let generator: Generator
   var uncondCache: (Int, Tensor)?
 
   public init(config c: LCDTrainingConfig, logger: Logger) throws {
@@ -135,3 +136,62 @@ public final class LCDTrainer {
     try lcd.target.save(folder: "\(dir)/unet_target")
   }
 }
+
+// MARK: checkpoints
+
+extension LCDTrainer {
+  /// Writes `checkpoint-<step>/` (student `unet/`, EMA `unet_target/`, optimizer and generator
+  /// states, the step, and the caller's data position) through a temporary folder renamed when
+  /// complete, so `latest` never picks a half-written checkpoint.
+  public func saveCheckpoint(in outputDir: String, dataPosition: Data?) throws -> String {
+    let fm = FileManager.default
+    let final = "\(outputDir)/checkpoint-\(globalStep)"
+    let tmp = "\(outputDir)/.checkpoint-\(globalStep).tmp"
+    try? fm.removeItem(atPath: tmp)
+    try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+    try lcd.student.save(folder: "\(tmp)/unet")
+    try lcd.target.save(folder: "\(tmp)/unet_target")
+    try writeSafeTensors(try optimizer.stateDict(), to: "\(tmp)/optimizer.safetensors")
+    try writeSafeTensors([("generator", try generator.state())], to: "\(tmp)/random_states.safetensors")
+    let state: [String: Any] = ["global_step": globalStep, "lr": optimizer.lr]
+    try JSONSerialization.data(withJSONObject: state, options: [.sortedKeys]).write(to: URL(fileURLWithPath: "\(tmp)/trainer_state.json"))
+    if let dataPosition { try dataPosition.write(to: URL(fileURLWithPath: "\(tmp)/data_position.json")) }
+    try? fm.removeItem(atPath: final)
+    try fm.moveItem(atPath: tmp, toPath: final)
+    return final
+  }
+
+  /// Restores a checkpoint written by saveCheckpoint; returns its data position, if any.
+  public func loadCheckpoint(_ dir: String) throws -> Data? {
+    for (store, name) in [(lcd.student.store, "unet"), (lcd.target.store, "unet_target")] {
+      let path = try ModelFiles.weights(in: "\(dir)/\(name)", base: "diffusion_pytorch_model")
+      try store.load(safetensors: path)
+    }
+    let opt = try openSafeTensorsFile("\(dir)/optimizer.safetensors")
+    try optimizer.loadStateDict(Dictionary(uniqueKeysWithValues: try opt.keys.map { ($0, try Tensor.load($0, from: opt)) }))
+    let rng = try openSafeTensorsFile("\(dir)/random_states.safetensors")
+    try generator.setState(try Tensor.load("generator", from: rng))
+    guard let data = FileManager.default.contents(atPath: "\(dir)/trainer_state.json"),
+      let state = try JSONSerialization.jsonObject(with: data) as? [String: Any], let step = state["global_step"] as? Int
+    else { throw ConfigError("\(dir)/trainer_state.json", "missing or malformed") }
+    globalStep = step
+    try optimizer.setLR(try schedule.learningRate(step: globalStep))
+    return FileManager.default.contents(atPath: "\(dir)/data_position.json")
+  }
+
+  /// The newest complete `checkpoint-N` folder of a run, or nil.
+  public static func latestCheckpoint(in outputDir: String) -> String? {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: outputDir)) ?? []
+    let steps = names.compactMap { $0.hasPrefix("checkpoint-") ? Int($0.dropFirst("checkpoint-".count)) : nil }
+    return steps.max().map { "\(outputDir)/checkpoint-\($0)" }
+  }
+
+  /// Keeps at most `limit` checkpoints, removing the oldest first (--checkpoints_total_limit).
+  public static func pruneCheckpoints(in outputDir: String, keep limit: Int) {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: outputDir)) ?? []
+    let steps = names.compactMap { $0.hasPrefix("checkpoint-") ? Int($0.dropFirst("checkpoint-".count)) : nil }.sorted()
+    for step in steps.dropLast(max(limit, 0)) { try? FileManager.default.removeItem(atPath: "\(outputDir)/checkpoint-\(step)") }
+  }
+}
+
+func openSafeTensorsFile(_ path: String) throws -> SafeTensorsFile { try SafeTensorsFile(path: path) }

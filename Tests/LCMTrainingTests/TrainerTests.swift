@@ -49,3 +49,33 @@ struct TrainerTests {
     #expect { _ = try LCDTrainer(config: c, logger: Logger(label: "test")) } throws: { "\($0)".contains("model_index.json") }
   }
 }
+
+@Suite("LCD checkpoints", .serialized)
+struct CheckpointTests {
+  /// 4 steps in one go == 2 steps, checkpoint, a new trainer resumed from it, 2 more steps.
+  @Test func resumeContinuesExactly() throws {
+    let dir = NSTemporaryDirectory() + "ckpt-\(UInt32.random(in: 0...UInt32.max))"
+    let helper = TrainerTests()
+    let straight = try helper.trainer(dir + "/a")
+    let lossesA = try (0..<4).map { try straight.step(helper.batch(UInt64($0))).loss }
+
+    let first = try helper.trainer(dir + "/b")
+    var lossesB = try (0..<2).map { try first.step(helper.batch(UInt64($0))).loss }
+    let ckpt = try first.saveCheckpoint(in: dir + "/b", dataPosition: Data("{}".utf8))
+    #expect(ckpt.hasSuffix("checkpoint-2"))
+    #expect(LCDTrainer.latestCheckpoint(in: dir + "/b") == ckpt)
+    let resumed = try helper.trainer(dir + "/b")
+    #expect(try resumed.loadCheckpoint(ckpt) == Data("{}".utf8))
+    #expect(resumed.globalStep == 2)
+    lossesB += try (2..<4).map { try resumed.step(helper.batch(UInt64($0))).loss }
+    #expect(lossesA == lossesB, "\(lossesA) vs \(lossesB)")
+    let key = "down_blocks.0.attentions.0.proj_in.weight"
+    #expect(try straight.lcd.student.store[key]!.tensor.equal(resumed.lcd.student.store[key]!.tensor))
+    #expect(try straight.lcd.target.store[key]!.tensor.equal(resumed.lcd.target.store[key]!.tensor))
+
+    _ = try resumed.saveCheckpoint(in: dir + "/b", dataPosition: nil)
+    LCDTrainer.pruneCheckpoints(in: dir + "/b", keep: 1)
+    #expect(LCDTrainer.latestCheckpoint(in: dir + "/b")?.hasSuffix("checkpoint-4") == true)
+    #expect(!FileManager.default.fileExists(atPath: ckpt))
+  }
+}
