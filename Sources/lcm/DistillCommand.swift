@@ -40,6 +40,9 @@ struct Distill: ParsableCommand {
   @Option(name: .customLong("ema_decay")) var emaDecay = 0.95
   @Option(name: .customLong("vae_encode_batch_size")) var vaeEncodeBatchSize = 32
   @Flag(name: .customLong("gradient_checkpointing")) var gradientCheckpointing = false
+  @Option(name: .customLong("checkpointing_steps")) var checkpointingSteps = 500
+  @Option(name: .customLong("checkpoints_total_limit")) var checkpointsTotalLimit: Int?
+  @Option(name: .customLong("resume_from_checkpoint"), help: "latest, or a checkpoint folder.") var resumeFromCheckpoint: String?
   @Option(name: .customLong("seed")) var seed: UInt64 = 0
   @Option(name: .customLong("device"), help: "cpu or cuda[:N].") var device = "cpu"
 
@@ -50,6 +53,7 @@ struct Distill: ParsableCommand {
     guard resolution > 0, resolution % 8 == 0 else { throw ValidationError("--resolution must be a positive multiple of 8, got \(resolution)") }
     guard ["l2", "huber"].contains(lossType) else { throw ValidationError("--loss_type must be l2 or huber, got '\(lossType)'") }
     guard trainBatchSize > 0, maxTrainSteps > 0 else { throw ValidationError("--train_batch_size and --max_train_steps must be positive") }
+    guard checkpointingSteps > 0 else { throw ValidationError("--checkpointing_steps must be positive") }
     guard wMin <= wMax else { throw ValidationError("--w_min (\(wMin)) must not exceed --w_max (\(wMax))") }
     guard Device(parsing: device) != nil else { throw ValidationError("--device must be cpu or cuda[:N], got '\(device)'") }
     guard Interpolation(rawValue: interpolationType) != nil else {
@@ -71,6 +75,16 @@ struct Distill: ParsableCommand {
     (c.lcd.timestepScalingFactor, c.lcd.emaDecay) = (timestepScalingFactor, emaDecay)
     c.lcd.lossType = lossType == "l2" ? .l2 : .huber
     let trainer = try LCDTrainer(config: c, logger: log)
+    var resumeData: DataPosition?
+    if let resume = resumeFromCheckpoint {
+      let dir = resume == "latest" ? LCDTrainer.latestCheckpoint(in: outputDir) : resume
+      if let dir {
+        if let position = try trainer.loadCheckpoint(dir) { resumeData = try DataPosition.decode(position) }
+        print("resumed from \(dir) at step \(trainer.globalStep)")
+      } else {
+        print("no checkpoint in \(outputDir): starting a new run")
+      }
+    }
 
     let source: DataConfig.Source = trainShards.map { .webDataset($0) }
       ?? .imageFolder(dir: trainDataDir!, imageColumn: "image", captionColumn: "text")
@@ -78,16 +92,22 @@ struct Distill: ParsableCommand {
       resolution: resolution, interpolation: Interpolation(rawValue: interpolationType)!, centerCrop: centerCrop, randomFlip: randomFlip)
     let data = try DataPipeline(
       config: DataConfig(source: source, transform: transform, batchSize: trainBatchSize, numWorkers: dataloaderNumWorkers, seed: seed),
-      onFault: { event in log.warning("\(event)") })
+      resumeFrom: resumeData, onFault: { event in log.warning("\(event)") })
     defer { data.stop() }
     let start = BenchClock.now()
-    for _ in 0..<maxTrainSteps {
+    let first = trainer.globalStep
+    while trainer.globalStep < maxTrainSteps {
       let batch = try data.next()
       let r = try trainer.step(TrainingBatch(pixels: batch.pixels, resolution: batch.resolution, captions: batch.captions))
       let elapsed = BenchClock.now() - start
-      let perStep = elapsed / Double(r.step)
+      let perStep = elapsed / Double(r.step - first)
       print("step \(r.step)/\(maxTrainSteps) loss \(r.loss) grad_norm \(BenchClock.fmt(r.gradNorm)) lr \(r.lr) "
         + "\(BenchClock.fmt(1 / perStep)) it/s ETA \(Int(perStep * Double(maxTrainSteps - r.step))) s")
+      if r.step % checkpointingSteps == 0 {
+        let path = try trainer.saveCheckpoint(in: outputDir, dataPosition: try data.position.encoded())
+        if let limit = checkpointsTotalLimit { LCDTrainer.pruneCheckpoints(in: outputDir, keep: limit) }
+        print("saved \(path)")
+      }
     }
     try trainer.save(to: outputDir)
     print("saved \(outputDir)/unet and \(outputDir)/unet_target")
