@@ -68,7 +68,7 @@ let package = Package(
     .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchNN", "SafeTensors", "OpParity"]),
     .testTarget(name: "TorchNNTests", dependencies: ["TorchNN", "Torch", "SafeTensors"]),
     .testTarget(name: "LCMPipelineTests", dependencies: ["LCMPipeline", "ImageCodecs", "Torch", "SafeTensors", "TorchNN"]),
-    .testTarget(name: "LCMTrainingTests", dependencies: ["LCMTraining", "DiffusionModels", "Schedulers", "Torch", "TorchNN", "SafeTensors"]),
+    .testTarget(name: "LCMTrainingTests", dependencies: ["LCMTraining", "ImageCodecs", "DiffusionModels", "Schedulers", "Torch", "TorchNN", "SafeTensors"]),
     .testTarget(name: "SchedulersTests", dependencies: ["Schedulers", "Torch"]),
     .testTarget(name: "DiffusionModelsTests", dependencies: ["DiffusionModels", "TorchNN", "Torch", "SafeTensors"]),
   ],
