@@ -43,6 +43,8 @@ struct Distill: ParsableCommand {
   @Option(name: .customLong("checkpointing_steps")) var checkpointingSteps = 500
   @Option(name: .customLong("checkpoints_total_limit")) var checkpointsTotalLimit: Int?
   @Option(name: .customLong("resume_from_checkpoint"), help: "latest, or a checkpoint folder.") var resumeFromCheckpoint: String?
+  @Option(name: .customLong("logging_dir"), help: "TensorBoard logs, under --output_dir.") var loggingDir = "logs"
+  @Option(name: .customLong("report_to")) var reportTo = "tensorboard"
   @Option(name: .customLong("seed")) var seed: UInt64 = 0
   @Option(name: .customLong("device"), help: "cpu or cuda[:N].") var device = "cpu"
 
@@ -53,12 +55,30 @@ struct Distill: ParsableCommand {
     guard resolution > 0, resolution % 8 == 0 else { throw ValidationError("--resolution must be a positive multiple of 8, got \(resolution)") }
     guard ["l2", "huber"].contains(lossType) else { throw ValidationError("--loss_type must be l2 or huber, got '\(lossType)'") }
     guard trainBatchSize > 0, maxTrainSteps > 0 else { throw ValidationError("--train_batch_size and --max_train_steps must be positive") }
+    guard reportTo == "tensorboard" else {
+      throw ValidationError("--report_to \(reportTo) is not supported: swift-lcm writes TensorBoard event files (no network services)")
+    }
     guard checkpointingSteps > 0 else { throw ValidationError("--checkpointing_steps must be positive") }
     guard wMin <= wMax else { throw ValidationError("--w_min (\(wMin)) must not exceed --w_max (\(wMax))") }
     guard Device(parsing: device) != nil else { throw ValidationError("--device must be cpu or cuda[:N], got '\(device)'") }
     guard Interpolation(rawValue: interpolationType) != nil else {
       throw ValidationError("--interpolation_type must be one of \(Interpolation.allCases.map(\.rawValue).joined(separator: ", "))")
     }
+  }
+
+  /// The run's settings, as the scripts' tracker config (output_dir/run_config.json).
+  func writeRunConfig() throws {
+    let mirror = Mirror(reflecting: self)
+    var config: [String: Any] = [:]
+    for child in mirror.children {
+      guard var name = child.label else { continue }
+      if name.hasPrefix("_") { name.removeFirst() }
+      let value = "\(child.value)"
+      config[name] = value
+    }
+    try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+    let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+    try data.write(to: URL(fileURLWithPath: "\(outputDir)/run_config.json"))
   }
 
   func run() throws {
@@ -94,6 +114,8 @@ struct Distill: ParsableCommand {
       config: DataConfig(source: source, transform: transform, batchSize: trainBatchSize, numWorkers: dataloaderNumWorkers, seed: seed),
       resumeFrom: resumeData, onFault: { event in log.warning("\(event)") })
     defer { data.stop() }
+    let board = try TensorBoardWriter(logDir: "\(outputDir)/\(loggingDir)")
+    try writeRunConfig()
     let start = BenchClock.now()
     let first = trainer.globalStep
     while trainer.globalStep < maxTrainSteps {
@@ -103,12 +125,17 @@ struct Distill: ParsableCommand {
       let perStep = elapsed / Double(r.step - first)
       print("step \(r.step)/\(maxTrainSteps) loss \(r.loss) grad_norm \(BenchClock.fmt(r.gradNorm)) lr \(r.lr) "
         + "\(BenchClock.fmt(1 / perStep)) it/s ETA \(Int(perStep * Double(maxTrainSteps - r.step))) s")
+      for (tag, value) in [("loss", r.loss), ("lr", r.lr), ("grad_norm", r.gradNorm),
+                           ("samples_per_second", Double(trainBatchSize) / perStep), ("skipped_samples", Double(data.faults.total))] {
+        try board.scalar(tag, value, step: r.step)
+      }
       if r.step % checkpointingSteps == 0 {
         let path = try trainer.saveCheckpoint(in: outputDir, dataPosition: try data.position.encoded())
         if let limit = checkpointsTotalLimit { LCDTrainer.pruneCheckpoints(in: outputDir, keep: limit) }
         print("saved \(path)")
       }
     }
+    try board.flush()
     try trainer.save(to: outputDir)
     print("saved \(outputDir)/unet and \(outputDir)/unet_target")
   }

@@ -49,6 +49,20 @@ struct DistillCommandTests {
     #expect(rest.output.contains("resumed from \(out)/b/checkpoint-2 at step 2"), "\(rest.output)")
     #expect(losses(straight.output).count == 4)
     #expect(losses(straight.output) == losses(part.output) + losses(rest.output))
+    // TensorBoard (read by the tensorboard package) has the same losses; the run config is saved
+    let python = ProcessInfo.processInfo.environment["SWIFT_LCM_PYTHON"] ?? "\(NSHomeDirectory())/.cache/swift-lcm/py/bin/python"
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: python)
+    p.arguments = ["\(repoRoot)/scripts/fixtures/read_tensorboard.py", out + "/a/logs"]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    let scalars = try JSONSerialization.jsonObject(with: data) as! [String: [[Double]]]
+    #expect(scalars["loss"]?.map { Float($0[1]) } == losses(straight.output).map { Float($0)! })
+    #expect(Set(scalars.keys).isSuperset(of: ["loss", "lr", "grad_norm", "samples_per_second", "skipped_samples"]))
+    #expect(FileManager.default.fileExists(atPath: out + "/a/run_config.json"))
     for name in ["unet", "unet_target"] {
       #expect(FileManager.default.fileExists(atPath: "\(out)/b/\(name)/diffusion_pytorch_model.safetensors"))
     }

@@ -1,0 +1,37 @@
+import Foundation
+import Testing
+
+@testable import LCMTraining
+
+@Suite("TensorBoard event files")
+struct TensorBoardTests {
+  @Test func crc32cKnownValue() {
+    // RFC 3720's test vector: 32 bytes of zeros
+    #expect(CRC32C.checksum([UInt8](repeating: 0, count: 32)) == 0x8A91_36AA)
+  }
+
+  /// The tensorboard package reads back what the writer wrote.
+  @Test func tensorboardReadsScalars() throws {
+    let dir = NSTemporaryDirectory() + "tb-\(UInt32.random(in: 0...UInt32.max))"
+    let writer = try TensorBoardWriter(logDir: dir)
+    for step in 1...3 {
+      try writer.scalar("loss", 1.0 / Double(step), step: step)
+      try writer.scalar("lr", 1e-4, step: step)
+    }
+    try writer.flush()
+    let python = ProcessInfo.processInfo.environment["SWIFT_LCM_PYTHON"] ?? "\(NSHomeDirectory())/.cache/swift-lcm/py/bin/python"
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: python)
+    p.arguments = ["\(repoRoot)/scripts/fixtures/read_tensorboard.py", dir]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    #expect(p.terminationStatus == 0)
+    let scalars = try JSONSerialization.jsonObject(with: data) as! [String: [[Double]]]
+    #expect(scalars["loss"]?.map { $0[0] } == [1, 2, 3])
+    #expect(scalars["loss"]?.map { Float($0[1]) } == [1, 0.5, Float(1.0 / 3.0)])
+    #expect(scalars["lr"]?.count == 3)
+  }
+}
