@@ -23,6 +23,10 @@ public struct LCDTrainingConfig: Sendable {
   public var unetTimeCondProjDim = 256
   public var vaeEncodeBatchSize = 32
   public var gradientCheckpointing = false
+  /// Micro-batches per optimizer step; the loss is divided by it (as accelerate's backward).
+  public var gradientAccumulationSteps = 1
+  /// Captions replaced by "" with this probability (the flag S1/S2 accept but ignore; honoured here).
+  public var proportionEmptyPrompts = 0.0
   public var lcd = LCDConfig()
   public init(teacher: String) { self.teacher = teacher }
 }
@@ -105,18 +109,15 @@ public final class LCDTrainer {
     public let lr: Double
   }
 
-  /// One optimizer step on one batch.
-  public func step(_ batch: TrainingBatch) throws -> StepResult {
-    let b = batch.captions.count, r = batch.resolution
-    let pixels = try Tensor(batch.pixels, shape: [b, 3, r, r], device: config.device)
-    let (latents, prompt) = try Torch.noGrad { () throws -> (Tensor, Tensor) in
-      let posterior = try vae.encode(pixels, sliceSize: config.vaeEncodeBatchSize)
-      return (try posterior.sample(generator: generator) * vae.config.scalingFactor, try encode(batch.captions))
-    }
-    if uncondCache?.0 != b { uncondCache = (b, try encode(Array(repeating: "", count: b))) }
-    let randomness = try lcd.draw(latents: latents, generator: generator)
-    let out = try lcd.loss(latents: latents, promptEmbeds: prompt, uncondPromptEmbeds: uncondCache!.1, randomness: randomness)
-    try out.loss.backward()
+  /// One optimizer step on one batch (gradient_accumulation_steps 1).
+  public func step(_ batch: TrainingBatch) throws -> StepResult { try step([batch]) }
+
+  /// One optimizer step over micro-batches: each micro-batch's loss / count is backpropagated, then
+  /// clipping, AdamW, the LR schedule and the EMA update run once (accelerate's sync step).
+  /// The reported loss is the last micro-batch's, as the script logs it.
+  public func step(_ batches: [TrainingBatch]) throws -> StepResult {
+    var loss = 0.0
+    for batch in batches { loss = try backward(batch, scale: 1 / Double(batches.count)) }
     let params = lcd.student.store.trainableParameters.map(\.tensor)
     let norm = try clipGradNorm_(params, maxNorm: config.maxGradNorm).item()
     let lr = optimizer.lr
@@ -125,9 +126,31 @@ public final class LCDTrainer {
     try optimizer.setLR(try schedule.learningRate(step: globalStep))
     try optimizer.zeroGrad()
     try updateEMA(target: lcd.target.store, source: lcd.student.store, rate: config.lcd.emaDecay)
-    let loss = try out.loss.item()
-    guard loss.isFinite else { throw ConfigError("step \(globalStep)", "the loss is \(loss) (not finite)") }
     return StepResult(step: globalStep, loss: loss, gradNorm: norm, lr: lr)
+  }
+
+  /// Forward and backward of one micro-batch; returns its (unscaled) loss.
+  func backward(_ batch: TrainingBatch, scale: Double) throws -> Double {
+    let b = batch.captions.count, r = batch.resolution
+    let pixels = try Tensor(batch.pixels, shape: [b, 3, r, r], device: config.device)
+    let (latents, prompt) = try Torch.noGrad { () throws -> (Tensor, Tensor) in
+      let posterior = try vae.encode(pixels, sliceSize: config.vaeEncodeBatchSize)
+      return (try posterior.sample(generator: generator) * vae.config.scalingFactor, try encode(try dropCaptions(batch.captions)))
+    }
+    if uncondCache?.0 != b { uncondCache = (b, try encode(Array(repeating: "", count: b))) }
+    let randomness = try lcd.draw(latents: latents, generator: generator)
+    let out = try lcd.loss(latents: latents, promptEmbeds: prompt, uncondPromptEmbeds: uncondCache!.1, randomness: randomness)
+    let loss = try out.loss.item()
+    guard loss.isFinite else { throw ConfigError("step \(globalStep + 1)", "the loss is \(loss) (not finite)") }
+    try (scale == 1 ? out.loss : out.loss * scale).backward()
+    return loss
+  }
+
+  /// --proportion_empty_prompts: each caption becomes "" with that probability (seeded draws).
+  func dropCaptions(_ captions: [String]) throws -> [String] {
+    guard config.proportionEmptyPrompts > 0 else { return captions }
+    let u = try Tensor.rand([captions.count], dtype: .float64, generator: generator).toArray(Double.self)
+    return zip(captions, u).map { $1 < config.proportionEmptyPrompts ? "" : $0 }
   }
 
   /// Writes `unet/` (the online student) and `unet_target/` (the EMA target) in diffusers layout.

@@ -40,6 +40,8 @@ struct Distill: ParsableCommand {
   @Option(name: .customLong("ema_decay")) var emaDecay = 0.95
   @Option(name: .customLong("vae_encode_batch_size")) var vaeEncodeBatchSize = 32
   @Flag(name: .customLong("gradient_checkpointing")) var gradientCheckpointing = false
+  @Option(name: .customLong("gradient_accumulation_steps")) var gradientAccumulationSteps = 1
+  @Option(name: .customLong("proportion_empty_prompts")) var proportionEmptyPrompts = 0.0
   @Option(name: .customLong("checkpointing_steps")) var checkpointingSteps = 500
   @Option(name: .customLong("checkpoints_total_limit")) var checkpointsTotalLimit: Int?
   @Option(name: .customLong("resume_from_checkpoint"), help: "latest, or a checkpoint folder.") var resumeFromCheckpoint: String?
@@ -58,6 +60,8 @@ struct Distill: ParsableCommand {
     guard reportTo == "tensorboard" else {
       throw ValidationError("--report_to \(reportTo) is not supported: swift-lcm writes TensorBoard event files (no network services)")
     }
+    guard gradientAccumulationSteps > 0 else { throw ValidationError("--gradient_accumulation_steps must be positive") }
+    guard (0...1).contains(proportionEmptyPrompts) else { throw ValidationError("--proportion_empty_prompts must be in [0, 1]") }
     guard checkpointingSteps > 0 else { throw ValidationError("--checkpointing_steps must be positive") }
     guard wMin <= wMax else { throw ValidationError("--w_min (\(wMin)) must not exceed --w_max (\(wMax))") }
     guard Device(parsing: device) != nil else { throw ValidationError("--device must be cpu or cuda[:N], got '\(device)'") }
@@ -94,6 +98,7 @@ struct Distill: ParsableCommand {
     (c.lcd.wMin, c.lcd.wMax, c.lcd.numDDIMTimesteps, c.lcd.huberC) = (wMin, wMax, numDDIMTimesteps, huberC)
     (c.lcd.timestepScalingFactor, c.lcd.emaDecay) = (timestepScalingFactor, emaDecay)
     c.lcd.lossType = lossType == "l2" ? .l2 : .huber
+    (c.gradientAccumulationSteps, c.proportionEmptyPrompts) = (gradientAccumulationSteps, proportionEmptyPrompts)
     let trainer = try LCDTrainer(config: c, logger: log)
     var resumeData: DataPosition?
     if let resume = resumeFromCheckpoint {
@@ -119,14 +124,17 @@ struct Distill: ParsableCommand {
     let start = BenchClock.now()
     let first = trainer.globalStep
     while trainer.globalStep < maxTrainSteps {
-      let batch = try data.next()
-      let r = try trainer.step(TrainingBatch(pixels: batch.pixels, resolution: batch.resolution, captions: batch.captions))
+      let micro = try (0..<gradientAccumulationSteps).map { _ in
+        let batch = try data.next()
+        return TrainingBatch(pixels: batch.pixels, resolution: batch.resolution, captions: batch.captions)
+      }
+      let r = try trainer.step(micro)
       let elapsed = BenchClock.now() - start
       let perStep = elapsed / Double(r.step - first)
       print("step \(r.step)/\(maxTrainSteps) loss \(r.loss) grad_norm \(BenchClock.fmt(r.gradNorm)) lr \(r.lr) "
         + "\(BenchClock.fmt(1 / perStep)) it/s ETA \(Int(perStep * Double(maxTrainSteps - r.step))) s")
       for (tag, value) in [("loss", r.loss), ("lr", r.lr), ("grad_norm", r.gradNorm),
-                           ("samples_per_second", Double(trainBatchSize) / perStep), ("skipped_samples", Double(data.faults.total))] {
+                           ("samples_per_second", Double(trainBatchSize * gradientAccumulationSteps) / perStep), ("skipped_samples", Double(data.faults.total))] {
         try board.scalar(tag, value, step: r.step)
       }
       if r.step % checkpointingSteps == 0 {

@@ -79,3 +79,30 @@ struct CheckpointTests {
     #expect(!FileManager.default.fileExists(atPath: ckpt))
   }
 }
+
+@Suite("LCD accumulation and empty prompts", .serialized)
+struct AccumulationTests {
+  @Test func accumulatedMicroBatchesMakeOneStep() throws {
+    let helper = TrainerTests()
+    var c = LCDTrainingConfig(teacher: "\(repoRoot)/Tests/Fixtures/pipeline/base")
+    (c.unetTimeCondProjDim, c.lrWarmupSteps, c.gradientAccumulationSteps) = (8, 0, 2)
+    let t = try LCDTrainer(config: c, logger: Logger(label: "test"))
+    let key = "conv_in.weight"
+    let before = try t.lcd.student.store[key]!.tensor.clone()
+    let r = try t.step([helper.batch(0), helper.batch(1)])
+    #expect(r.step == 1 && t.globalStep == 1 && r.loss.isFinite)
+    #expect(try !t.lcd.student.store[key]!.tensor.equal(before))
+    #expect(t.lcd.student.store.trainableParameters.allSatisfy { $0.tensor.grad == nil })
+  }
+
+  @Test func proportionEmptyPrompts() throws {
+    var c = LCDTrainingConfig(teacher: "\(repoRoot)/Tests/Fixtures/pipeline/base")
+    (c.unetTimeCondProjDim, c.proportionEmptyPrompts) = (8, 1.0)
+    let all = try LCDTrainer(config: c, logger: Logger(label: "test"))
+    #expect(try all.dropCaptions(["a", "b", "c"]) == ["", "", ""])
+    c.proportionEmptyPrompts = 0.5
+    let half = try LCDTrainer(config: c, logger: Logger(label: "test"))
+    let dropped = try (0..<50).flatMap { _ in try half.dropCaptions(["x", "y"]) }.filter(\.isEmpty).count
+    #expect(dropped > 25 && dropped < 75)
+  }
+}
