@@ -61,8 +61,8 @@ public final class LCDTrainer {
   public init(config c: LCDTrainingConfig, logger: Logger) throws {
     config = c
     self.logger = logger
-    try Torch.manualSeed(c.seed)
-    generator = try Generator(seed: c.seed)
+    let generator = try Generator(seed: c.seed)
+    self.generator = generator
     let pipe = try DiffusersPipelineFolder(c.teacher, revision: c.revision)
     tokenizer = try CLIPTokenizer(directory: try pipe.component("tokenizer"))
     textEncoder = try CLIPTextModel.load(folder: try pipe.component("text_encoder"), device: c.device)
@@ -79,6 +79,12 @@ public final class LCDTrainer {
     try studentStore.load(
       Dictionary(uniqueKeysWithValues: teacher.store.stateDict()), source: "teacher unet",
       keepMissing: ["time_embedding.cond_proj.weight"])
+    // cond_proj keeps nn.Linear's default init, drawn from the run's generator so that the run
+    // does not depend on the process-wide RNG (other work in the process may draw from it)
+    if teacher.config.timeCondProjDim == nil, let condProj = studentStore["time_embedding.cond_proj.weight"] {
+      let bound = 1 / Double(cfg.timeCondProjDim!).squareRoot()
+      _ = try Torch.noGrad { () throws(TorchError) in try condProj.tensor.uniform_(-bound, bound, generator: generator) }
+    }
     studentStore.isTraining = true
     student.gradientCheckpointing = c.gradientCheckpointing
     let targetStore = ParameterStore(device: c.device)
