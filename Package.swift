@@ -43,7 +43,7 @@ let package = Package(
     .target(name: "ImageCodecs", dependencies: ["CImageLibs"]),
     .target(name: "WebDataset", dependencies: ["ImageCodecs"]),
     .target(name: "TorchNN", dependencies: ["Torch", "SafeTensors"]),
-    .target(name: "DiffusionModels", dependencies: ["Torch", "TorchNN", "SafeTensors"]),
+    .target(name: "DiffusionModels", dependencies: ["Torch", "TorchNN", "SafeTensors", "CLIPTokenizer"]),
     .target(name: "Schedulers", dependencies: ["Torch", "DiffusionModels"]),
     .target(name: "LCMPipeline", dependencies: ["DiffusionModels", "Schedulers", "CLIPTokenizer", "ImageCodecs", "Torch", "TorchNN"]),
     .target(

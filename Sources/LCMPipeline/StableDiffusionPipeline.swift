@@ -35,12 +35,11 @@ public final class StableDiffusionPipeline {
 
   /// The text encoder's last hidden state for each prompt (diffusers' encode_prompt, clip_skip None).
   public func encodePrompt(_ prompts: [String]) throws -> Tensor {
-    let batch = tokenizer(prompts)
-    for t in batch.truncations.compactMap({ $0 }) {
-      warnings.append(CLIPTokenizer.truncationWarning(removedText: t.removedText, maxLength: tokenizer.modelMaxLength))
+    let (embeddings, truncated) = try textEncoder.encode(prompts, tokenizer: tokenizer)
+    for removed in truncated.compactMap({ $0 }) {
+      warnings.append(CLIPTokenizer.truncationWarning(removedText: removed, maxLength: tokenizer.modelMaxLength))
     }
-    let ids = try Tensor(batch.inputIds.flatMap { $0.map(Int64.init) }, shape: [prompts.count, batch.inputIds[0].count], device: device)
-    return try textEncoder(ids).lastHiddenState
+    return embeddings
   }
 
   public struct Options {

@@ -103,9 +103,7 @@ public final class LCDTrainer {
 
   /// The text encoder's last hidden state (no grad), as the script's encode_prompt.
   func encode(_ captions: [String]) throws -> Tensor {
-    let batch = tokenizer(captions)
-    let ids = try Tensor(batch.inputIds.flatMap { $0.map(Int64.init) }, shape: [captions.count, batch.inputIds[0].count], device: config.device)
-    return try Torch.noGrad { try textEncoder(ids).lastHiddenState }
+    try Torch.noGrad { try textEncoder.encode(captions, tokenizer: tokenizer).embeddings }
   }
 
   public struct StepResult: Sendable {
