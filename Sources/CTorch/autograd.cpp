@@ -205,6 +205,9 @@ CTStatus ct_foreach_copy_(const CTTensor *dst, const CTTensor *src, int64_t n) {
   CT_GUARD(at::_foreach_copy_(list(dst, n), list(src, n)))
 }
 CTStatus ct_foreach_zero_(const CTTensor *ts, int64_t n) { CT_GUARD(at::_foreach_zero_(list(ts, n))) }
+CTStatus ct_amp_unscale_(const CTTensor *ts, int64_t n, CTTensor found_inf, CTTensor inv_scale) {
+  CT_GUARD(at::_amp_foreach_non_finite_check_and_unscale_(list(ts, n), T(found_inf), T(inv_scale)))
+}
 
 // torch.nn.utils.clip_grad_norm_ (foreach path): total = ||(||g_i||_p)_i||_p,
 // g *= clamp(max_norm / (total + 1e-6), max=1).

@@ -27,6 +27,14 @@ public struct LCDTrainingConfig: Sendable {
   public var gradientAccumulationSteps = 1
   /// Captions replaced by "" with this probability (the flag S1/S2 accept but ignore; honoured here).
   public var proportionEmptyPrompts = 0.0
+  /// --mixed_precision fp16|bf16 (nil: fp32). The text encoder runs in it; the student's and the
+  /// target's weights stay fp32 under autocast; fp16 adds dynamic loss scaling.
+  public var mixedPrecision: TensorDType? = nil
+  /// --cast_teacher_unet: the teacher's weights in the mixed-precision dtype (else fp32).
+  public var castTeacherUNet = false
+  /// --pretrained_vae_model_name_or_path: a VAE folder used instead of the teacher's, in the
+  /// mixed-precision dtype; the teacher's own VAE stays fp32.
+  public var vaePath: String? = nil
   public var lcd = LCDConfig()
   public init(teacher: String) { self.teacher = teacher }
 }
@@ -54,9 +62,16 @@ public final class LCDTrainer {
   public let optimizer: AdamW
   public let schedule: LRSchedule
   public private(set) var globalStep = 0
+  /// Optimizer steps taken (global steps minus fp16 skips): the LR schedule's position.
+  public private(set) var stepsTaken = 0
   let logger: Logger
   public let generator: Generator
+  /// fp16 runs: dynamic loss scaling (torch.amp.GradScaler defaults).
+  public internal(set) var scaler: GradScaler?
+  public let pipelineFolder: DiffusersPipelineFolder
   var uncondCache: (Int, Tensor)?
+  /// The dtype of latents, text embeddings and the mixed-precision UNet compute.
+  public var weightDType: TensorDType { config.mixedPrecision ?? .float32 }
 
   public init(config c: LCDTrainingConfig, logger: Logger) throws {
     config = c
@@ -64,10 +79,17 @@ public final class LCDTrainer {
     let generator = try Generator(seed: c.seed)
     self.generator = generator
     let pipe = try DiffusersPipelineFolder(c.teacher, revision: c.revision)
+    pipelineFolder = pipe
+    let wd = c.mixedPrecision ?? .float32
     tokenizer = try CLIPTokenizer(directory: try pipe.component("tokenizer"))
-    textEncoder = try CLIPTextModel.load(folder: try pipe.component("text_encoder"), device: c.device)
-    vae = try AutoencoderKL.load(folder: try pipe.component("vae"), device: c.device)
-    let teacher = try UNet2DConditionModel.load(folder: try pipe.component("unet"), device: c.device)
+    textEncoder = try CLIPTextModel.load(folder: try pipe.component("text_encoder"), device: c.device, dtype: wd)
+    if let vaePath = c.vaePath {
+      vae = try AutoencoderKL.load(folder: try ModelLocator.resolve(vaePath, revision: c.revision), device: c.device, dtype: wd)
+    } else {
+      vae = try AutoencoderKL.load(folder: try pipe.component("vae"), device: c.device)
+    }
+    let teacher = try UNet2DConditionModel.load(
+      folder: try pipe.component("unet"), device: c.device, dtype: c.castTeacherUNet ? wd : .float32)
     for store in [textEncoder.store, vae.store, teacher.store] { try store.setTrainable(false) }
     let scheduler = try DDPMScheduler(config: DDPMSchedulerConfig(path: "\(try pipe.component("scheduler"))/scheduler_config.json"))
 
@@ -92,13 +114,16 @@ public final class LCDTrainer {
     try targetStore.load(Dictionary(uniqueKeysWithValues: studentStore.stateDict()), source: "student unet")
     try targetStore.setTrainable(false)
 
+    var lcdConfig = c.lcd
+    lcdConfig.autocast = c.mixedPrecision
     lcd = try LatentConsistencyDistillation(
-      teacher: teacher, student: student, target: target, noiseScheduler: scheduler, config: c.lcd, device: c.device)
+      teacher: teacher, student: student, target: target, noiseScheduler: scheduler, config: lcdConfig, device: c.device)
     optimizer = try AdamW(
       studentStore.trainableParameters, lr: c.learningRate, betas: (c.adamBeta1, c.adamBeta2), eps: c.adamEpsilon,
       weightDecay: c.adamWeightDecay)
     schedule = try LRSchedule(name: c.lrScheduler, warmupSteps: c.lrWarmupSteps, trainingSteps: c.maxTrainSteps, baseLR: c.learningRate)
     try optimizer.setLR(try schedule.learningRate(step: 0))
+    scaler = c.mixedPrecision == .float16 ? GradScaler() : nil
   }
 
   /// The text encoder's last hidden state (no grad), as the script's encode_prompt.
@@ -111,6 +136,9 @@ public final class LCDTrainer {
     public let loss: Double
     public let gradNorm: Double
     public let lr: Double
+    /// fp16: the step was skipped (inf/NaN gradients) and the loss scale backed off.
+    public let skipped: Bool
+    public let lossScale: Double?
   }
 
   /// One optimizer step on one batch (gradient_accumulation_steps 1).
@@ -123,30 +151,44 @@ public final class LCDTrainer {
     var loss = 0.0
     for batch in batches { loss = try backward(batch, scale: 1 / Double(batches.count)) }
     let params = lcd.student.store.trainableParameters.map(\.tensor)
+    let lossScale = scaler?.scale
+    // as accelerate: unscale before clipping; a step with inf/NaN gradients is skipped and does
+    // not advance the LR schedule, but still counts as a step (EMA, global step)
+    let foundInf = try scaler?.unscale(params) ?? false
     let norm = try clipGradNorm_(params, maxNorm: config.maxGradNorm).item()
     let lr = optimizer.lr
-    try optimizer.step()
+    if !foundInf {
+      try optimizer.step()
+      stepsTaken += 1
+      try optimizer.setLR(try schedule.learningRate(step: stepsTaken))
+    }
+    scaler?.update(foundInf: foundInf)
     globalStep += 1
-    try optimizer.setLR(try schedule.learningRate(step: globalStep))
     try optimizer.zeroGrad()
     try updateEMA(target: lcd.target.store, source: lcd.student.store, rate: config.lcd.emaDecay)
-    return StepResult(step: globalStep, loss: loss, gradNorm: norm, lr: lr)
+    return StepResult(step: globalStep, loss: loss, gradNorm: norm, lr: lr, skipped: foundInf, lossScale: lossScale)
   }
 
   /// Forward and backward of one micro-batch; returns its (unscaled) loss.
   func backward(_ batch: TrainingBatch, scale: Double) throws -> Double {
     let b = batch.captions.count, r = batch.resolution
-    let pixels = try Tensor(batch.pixels, shape: [b, 3, r, r], device: config.device)
+    let pixels = try Tensor(batch.pixels, shape: [b, 3, r, r], device: config.device).to(vae.store.dtype)
     let (latents, prompt) = try Torch.noGrad { () throws -> (Tensor, Tensor) in
       let posterior = try vae.encode(pixels, sliceSize: config.vaeEncodeBatchSize)
-      return (try posterior.sample(generator: generator) * vae.config.scalingFactor, try encode(try dropCaptions(batch.captions)))
+      let latents = try (posterior.sample(generator: generator) * vae.config.scalingFactor).to(weightDType)
+      return (latents, try encode(try dropCaptions(batch.captions)))
     }
     if uncondCache?.0 != b { uncondCache = (b, try encode(Array(repeating: "", count: b))) }
     let randomness = try lcd.draw(latents: latents, generator: generator)
     let out = try lcd.loss(latents: latents, promptEmbeds: prompt, uncondPromptEmbeds: uncondCache!.1, randomness: randomness)
     let loss = try out.loss.item()
-    guard loss.isFinite else { throw ConfigError("step \(globalStep + 1)", "the loss is \(loss) (not finite)") }
-    try (scale == 1 ? out.loss : out.loss * scale).backward()
+    // fp16: a non-finite loss gives non-finite gradients and the scaler skips the step
+    guard loss.isFinite || scaler != nil else {
+      throw ConfigError("step \(globalStep + 1)", "the loss is \(loss) (not finite); lower --learning_rate or check the data")
+    }
+    var scaled = scale == 1 ? out.loss : try out.loss * scale
+    if let scaler { scaled = try scaler.scaled(scaled) }
+    try scaled.backward()
     return loss
   }
 
@@ -180,7 +222,8 @@ extension LCDTrainer {
     try lcd.target.save(folder: "\(tmp)/unet_target")
     try writeSafeTensors(try optimizer.stateDict(), to: "\(tmp)/optimizer.safetensors")
     try writeSafeTensors([("generator", try generator.state())], to: "\(tmp)/random_states.safetensors")
-    let state: [String: Any] = ["global_step": globalStep, "lr": optimizer.lr]
+    var state: [String: Any] = ["global_step": globalStep, "optimizer_steps": stepsTaken, "lr": optimizer.lr]
+    if let scaler { state["scaler"] = scaler.state }
     try JSONSerialization.data(withJSONObject: state, options: [.sortedKeys]).write(to: URL(fileURLWithPath: "\(tmp)/trainer_state.json"))
     if let dataPosition { try dataPosition.write(to: URL(fileURLWithPath: "\(tmp)/data_position.json")) }
     try? fm.removeItem(atPath: final)
@@ -202,7 +245,9 @@ extension LCDTrainer {
       let state = try JSONSerialization.jsonObject(with: data) as? [String: Any], let step = state["global_step"] as? Int
     else { throw ConfigError("\(dir)/trainer_state.json", "missing or malformed") }
     globalStep = step
-    try optimizer.setLR(try schedule.learningRate(step: globalStep))
+    stepsTaken = state["optimizer_steps"] as? Int ?? step
+    if let scaler, let s = state["scaler"] as? [String: Double] { scaler.load(state: s) }
+    try optimizer.setLR(try schedule.learningRate(step: stepsTaken))
     return FileManager.default.contents(atPath: "\(dir)/data_position.json")
   }
 

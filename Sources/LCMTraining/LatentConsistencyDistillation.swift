@@ -13,6 +13,9 @@ public struct LCDConfig: Sendable {
   public var lossType = LossType.l2
   public var huberC = 0.001
   public var emaDecay = 0.95
+  /// --mixed_precision: the UNets run under torch.autocast with this dtype (nil: fp32). The
+  /// student's output is cast back to fp32, as accelerate's prepared model returns it.
+  public var autocast: DType? = nil
   public init() {}
 }
 
@@ -94,15 +97,26 @@ public final class LatentConsistencyDistillation {
     let wEmbedding = try guidanceScaleEmbedding(w: r.w, embeddingDim: student.config.timeCondProjDim!).to(latents.device, latents.dtype)
     let w = try r.w.reshape([latents.size(0), 1, 1, 1]).to(latents.device, latents.dtype)
 
+    let kind = latents.device.kind
+    func autocasting(_ body: () throws -> Tensor) throws -> Tensor {
+      guard let dtype = config.autocast else { return try body() }
+      return try Torch.autocast(kind, dtype: dtype, body)
+    }
+
     // online student (with grad)
-    let noisePred = try student(noisy, timestep: startTimesteps, encoderHiddenStates: promptEmbeds.to(.float32), timestepCond: wEmbedding)
+    let noisePred = try autocasting {
+      try student(noisy, timestep: startTimesteps, encoderHiddenStates: promptEmbeds.to(.float32), timestepCond: wEmbedding)
+    }.to(.float32)
     let predX0 = try predictedOriginalSample(
       modelOutput: noisePred, timesteps: startTimesteps, sample: noisy, predictionType: pt, alphas: alphaSchedule, sigmas: sigmaSchedule)
     let modelPred = try cSkipStart * noisy + cOutStart * predX0
 
     let (xPrev, targetValue) = try Torch.noGrad { () throws -> (Tensor, Tensor) in
       func teacherPredictions(_ context: Tensor) throws -> (Tensor, Tensor) {
-        let out = try teacher(noisy, timestep: startTimesteps, encoderHiddenStates: context)
+        // the script's teacher autocast has no dtype (fp16 on CUDA even for bf16 runs); here the
+        // run's dtype, and the inputs in the teacher's dtype as the script casts them
+        let dt = teacher.store.dtype
+        let out = try autocasting { try teacher(noisy.to(dt), timestep: startTimesteps, encoderHiddenStates: context.to(dt)) }
         return (
           try predictedOriginalSample(modelOutput: out, timesteps: startTimesteps, sample: noisy, predictionType: pt, alphas: alphaSchedule, sigmas: sigmaSchedule),
           try predictedNoise(modelOutput: out, timesteps: startTimesteps, sample: noisy, predictionType: pt, alphas: alphaSchedule, sigmas: sigmaSchedule))
@@ -113,7 +127,9 @@ public final class LatentConsistencyDistillation {
       let cfgX0 = try condX0 + w * (condX0 - uncondX0)
       let cfgEps = try condEps + w * (condEps - uncondEps)
       let xPrev = try solver.ddimStep(predX0: cfgX0, predNoise: cfgEps, timestepIndex: r.index)
-      let targetOut = try target(xPrev.to(.float32), timestep: timesteps, encoderHiddenStates: promptEmbeds.to(.float32), timestepCond: wEmbedding)
+      let targetOut = try autocasting {
+        try target(xPrev.to(.float32), timestep: timesteps, encoderHiddenStates: promptEmbeds.to(.float32), timestepCond: wEmbedding)
+      }
       let targetX0 = try predictedOriginalSample(
         modelOutput: targetOut, timesteps: timesteps, sample: xPrev, predictionType: pt, alphas: alphaSchedule, sigmas: sigmaSchedule)
       return (xPrev, try cSkip * xPrev + cOut * targetX0)

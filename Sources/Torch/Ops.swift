@@ -292,6 +292,11 @@ public enum Foreach {
     try check("_foreach_zero_", ts.withHandles { ct_foreach_zero_($0, $1) })
   }
 
+  /// ts *= invScale in place; foundInf (1 element, float32) becomes 1 if any element is inf/NaN.
+  public static func ampUnscale_(_ ts: [Tensor], foundInf: Tensor, invScale: Tensor) throws(TorchError) {
+    try check("_amp_foreach_non_finite_check_and_unscale_", ts.withHandles { ct_amp_unscale_($0, $1, foundInf.handle, invScale.handle) })
+  }
+
   static func sameCount(_ op: String, _ a: [Tensor], _ b: [Tensor]) throws(TorchError) {
     if a.count != b.count {
       throw TorchError(op: op, message: "lists differ in length (\(a.count) vs \(b.count))")

@@ -106,3 +106,47 @@ struct AccumulationTests {
     #expect(dropped > 25 && dropped < 75)
   }
 }
+
+@Suite("LCD mixed precision", .serialized)
+struct MixedPrecisionTests {
+  func trainer(_ dtype: TensorDType?) throws -> LCDTrainer {
+    var c = LCDTrainingConfig(teacher: "\(repoRoot)/Tests/Fixtures/pipeline/base")
+    (c.unetTimeCondProjDim, c.lrWarmupSteps, c.maxTrainSteps, c.seed) = (8, 0, 3, 5)
+    c.learningRate = 1e-3
+    c.mixedPrecision = dtype
+    return try LCDTrainer(config: c, logger: Logger(label: "test"))
+  }
+
+  /// bf16 / fp16 autocast: the loss follows the fp32 run's, the trainable weights stay fp32, and
+  /// fp16 brings a loss scaler at GradScaler's initial 2^16.
+  @Test(arguments: [TensorDType.bfloat16, .float16])
+  func autocastRunTracksTheFP32Run(dtype: TensorDType) throws {
+    let helper = TrainerTests()
+    let reference = try trainer(nil)
+    let mixed = try trainer(dtype)
+    #expect(mixed.textEncoder.store.dtype == dtype)
+    #expect(mixed.lcd.teacher.store.dtype == .float32 && mixed.lcd.student.store.dtype == .float32)
+    #expect((mixed.scaler?.scale) == (dtype == .float16 ? 65536 : nil))
+    for i in 0..<2 {
+      let a = try reference.step(helper.batch(UInt64(i))), b = try mixed.step(helper.batch(UInt64(i)))
+      #expect(!b.skipped && b.loss.isFinite)
+      // the LCD loss is a difference of two predictions, so reduced precision moves it visibly
+      // (bf16 keeps 8 mantissa bits); it differs (autocast is active) but stays close
+      let tolerance = dtype == .float16 ? 0.2 : 0.5
+      #expect(a.loss != b.loss && abs(a.loss - b.loss) <= tolerance * a.loss, "step \(i): fp32 \(a.loss), \(dtype) \(b.loss)")
+    }
+    #expect(mixed.stepsTaken == 2)
+  }
+
+  /// A scale that overflows the fp16 gradients: the step is skipped (weights and LR schedule
+  /// unchanged), the scale halves, and the global step and EMA still advance, as accelerate does.
+  @Test func overflowSkipsTheStepAndBacksOff() throws {
+    let t = try trainer(.float16)
+    t.scaler = GradScaler(initScale: 1e38)
+    let before = try t.lcd.student.store["conv_in.weight"]!.tensor.clone()
+    let r = try t.step(TrainerTests().batch(0))
+    #expect(r.skipped && r.lossScale == 1e38)
+    #expect(t.scaler!.scale == 5e37 && t.globalStep == 1 && t.stepsTaken == 0)
+    #expect(try (t.lcd.student.store["conv_in.weight"]!.tensor - before).abs().amax().item() == 0)
+  }
+}

@@ -299,6 +299,9 @@ CTStatus ct_foreach_add_(const CTTensor *ts, const CTTensor *others, int64_t n, 
 CTStatus ct_foreach_lerp_(const CTTensor *ts, const CTTensor *ends, int64_t n, double weight);
 CTStatus ct_foreach_copy_(const CTTensor *dst, const CTTensor *src, int64_t n);
 CTStatus ct_foreach_zero_(const CTTensor *ts, int64_t n);
+/// GradScaler's unscale: ts *= inv_scale; found_inf (a 1-element float tensor) set to 1 where any
+/// element is inf/NaN (torch._amp_foreach_non_finite_check_and_unscale_).
+CTStatus ct_amp_unscale_(const CTTensor *ts, int64_t n, CTTensor found_inf, CTTensor inv_scale);
 /// Clips the gradients of params (as torch.nn.utils.clip_grad_norm_, foreach path) and returns the
 /// total norm before clipping as a 0-dim tensor.
 CTStatus ct_clip_grad_norm_(const CTTensor *params, int64_t n, double max_norm, double norm_type,
