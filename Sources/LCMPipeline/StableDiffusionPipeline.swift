@@ -31,6 +31,16 @@ public final class StableDiffusionPipeline {
     self.dtype = dtype
   }
 
+  /// A pipeline over models already in memory (a trainer's validation): `folder` supplies the
+  /// scheduler config; `dtype` is the dtype inputs are cast to.
+  public init(
+    folder: DiffusersPipelineFolder, tokenizer: CLIPTokenizer, textEncoder: CLIPTextModel, unet: UNet2DConditionModel,
+    vae: AutoencoderKL, device: Device, dtype: DType
+  ) {
+    (self.folder, self.tokenizer, self.textEncoder, self.unet, self.vae) = (folder, tokenizer, textEncoder, unet, vae)
+    (self.device, self.dtype) = (device, dtype)
+  }
+
   public var vaeScaleFactor: Int { 1 << (vae.config.blockOutChannels.count - 1) }
 
   /// The text encoder's last hidden state for each prompt (diffusers' encode_prompt, clip_skip None).

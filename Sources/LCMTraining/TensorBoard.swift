@@ -36,6 +36,25 @@ public final class TensorBoardWriter {
     try write(event.bytes)
   }
 
+  /// One PNG-encoded RGB image (Summary.Image), as SummaryWriter.add_image(s) writes it.
+  public func image(_ tag: String, png: [UInt8], width: Int, height: Int, step: Int) throws {
+    var image = Protobuf()
+    image.varint(1, UInt64(height))
+    image.varint(2, UInt64(width))
+    image.varint(3, 3)
+    image.lengthDelimited(4, png)
+    var v = Protobuf()
+    v.string(1, tag)
+    v.message(4, image)
+    var summary = Protobuf()
+    summary.message(1, v)
+    var event = Protobuf()
+    event.double(1, Date().timeIntervalSince1970)
+    event.varint(2, UInt64(bitPattern: Int64(step)))
+    event.message(5, summary)
+    try write(event.bytes)
+  }
+
   public func flush() throws { try handle.synchronize() }
 
   func write(_ data: [UInt8]) throws {

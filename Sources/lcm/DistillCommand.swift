@@ -4,32 +4,58 @@ import LCMTraining
 import Torch
 import WebDataset
 
-/// `lcm distill`: full-UNet latent consistency distillation (train_lcm_distill_sd_wds.py), first
-/// version: the step, AdamW, clipping, LR schedules, EMA target, data streaming, final save.
+/// `lcm distill`: every flag of train_lcm_distill_sd_wds.py, same names, types and defaults (the
+/// run itself is in DistillRun.swift). Extras: --train_data_dir, --validation_prompts, --device.
 struct Distill: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Distill an SD 1.x / 2.x teacher into an LCM (full UNet + EMA target), as train_lcm_distill_sd_wds.py.")
 
+  // model loading
   @Option(name: .customLong("pretrained_teacher_model")) var pretrainedTeacherModel: String
+  @Option(name: .customLong("pretrained_vae_model_name_or_path"), help: "A VAE folder or hub id used instead of the teacher's (in the mixed-precision dtype).")
+  var pretrainedVAE: String?
   @Option(name: .customLong("teacher_revision")) var teacherRevision: String?
+  @Option(name: .customLong("revision"), help: "Revision of the validation pipeline (must match --teacher_revision: validation reuses the loaded teacher).")
+  var revision: String?
+  @Option(name: .customLong("cache_dir"), help: "The Hugging Face hub cache to find hub ids in.") var cacheDir: String?
+  // general
   @Option(name: .customLong("output_dir")) var outputDir = "lcm-xl-distilled"
+  @Option(name: .customLong("seed"), help: "Seed for reproducible training (random when absent).") var seed: UInt64?
+  @Option(name: .customLong("logging_dir"), help: "TensorBoard logs, under --output_dir.") var loggingDir = "logs"
+  @Option(name: .customLong("report_to")) var reportTo = "tensorboard"
+  @Option(name: .customLong("tracker_project_name"), help: "TensorBoard run folder under --logging_dir.") var trackerProjectName = "text2image-fine-tune"
+  // checkpointing
+  @Option(name: .customLong("checkpointing_steps")) var checkpointingSteps = 500
+  @Option(name: .customLong("checkpoints_total_limit")) var checkpointsTotalLimit: Int?
+  @Option(name: .customLong("resume_from_checkpoint"), help: "latest, or a checkpoint folder.") var resumeFromCheckpoint: String?
+  // data
   @Option(name: .customLong("train_shards_path_or_url")) var trainShards: String?
   @Option(name: .customLong("train_data_dir"), help: "An image folder instead of shards.") var trainDataDir: String?
   @Option(name: .customLong("resolution")) var resolution = 512
   @Option(name: .customLong("interpolation_type")) var interpolationType = "bilinear"
   @Flag(name: .customLong("center_crop")) var centerCrop = false
   @Flag(name: .customLong("random_flip")) var randomFlip = false
-  @Option(name: .customLong("train_batch_size")) var trainBatchSize = 16
   @Option(name: .customLong("dataloader_num_workers")) var dataloaderNumWorkers = 0
-  @Option(name: .customLong("max_train_steps")) var maxTrainSteps = 1000
+  @Option(name: .customLong("proportion_empty_prompts")) var proportionEmptyPrompts = 0.0
+  @Option(name: .customLong("vae_encode_batch_size")) var vaeEncodeBatchSize = 32
+  // batch size and steps
+  @Option(name: .customLong("train_batch_size")) var trainBatchSize = 16
+  @Option(name: .customLong("num_train_epochs")) var numTrainEpochs = 100
+  @Option(name: .customLong("max_train_steps")) var maxTrainSteps: Int?
+  @Option(name: .customLong("max_train_samples"), help: "Nominal dataset size for the epoch arithmetic.") var maxTrainSamples: Int?
+  @Option(name: .customLong("gradient_accumulation_steps")) var gradientAccumulationSteps = 1
+  // learning rate and optimizer
   @Option(name: .customLong("learning_rate")) var learningRate = 1e-4
+  @Flag(name: .customLong("scale_lr"), help: "Multiply the learning rate by accumulation steps × batch size × processes.") var scaleLR = false
   @Option(name: .customLong("lr_scheduler")) var lrScheduler = "constant"
   @Option(name: .customLong("lr_warmup_steps")) var lrWarmupSteps = 500
+  @Flag(name: .customLong("use_8bit_adam")) var use8bitAdam = false
   @Option(name: .customLong("adam_beta1")) var adamBeta1 = 0.9
   @Option(name: .customLong("adam_beta2")) var adamBeta2 = 0.999
   @Option(name: .customLong("adam_weight_decay")) var adamWeightDecay = 1e-2
   @Option(name: .customLong("adam_epsilon")) var adamEpsilon = 1e-8
   @Option(name: .customLong("max_grad_norm")) var maxGradNorm = 1.0
+  // LCD
   @Option(name: .customLong("w_min")) var wMin = 5.0
   @Option(name: .customLong("w_max")) var wMax = 15.0
   @Option(name: .customLong("num_ddim_timesteps")) var numDDIMTimesteps = 50
@@ -38,16 +64,23 @@ struct Distill: ParsableCommand {
   @Option(name: .customLong("unet_time_cond_proj_dim")) var unetTimeCondProjDim = 256
   @Option(name: .customLong("timestep_scaling_factor")) var timestepScalingFactor = 10.0
   @Option(name: .customLong("ema_decay")) var emaDecay = 0.95
-  @Option(name: .customLong("vae_encode_batch_size")) var vaeEncodeBatchSize = 32
+  // precision and performance
+  @Option(name: .customLong("mixed_precision"), help: "no, fp16 or bf16.") var mixedPrecision: String?
+  @Flag(name: .customLong("allow_tf32")) var allowTF32 = false
+  @Flag(name: .customLong("cast_teacher_unet")) var castTeacherUNet = false
+  @Flag(name: .customLong("enable_xformers_memory_efficient_attention"), help: "Accepted: attention is already memory-efficient (SDPA).")
+  var enableXformers = false
   @Flag(name: .customLong("gradient_checkpointing")) var gradientCheckpointing = false
-  @Option(name: .customLong("gradient_accumulation_steps")) var gradientAccumulationSteps = 1
-  @Option(name: .customLong("proportion_empty_prompts")) var proportionEmptyPrompts = 0.0
-  @Option(name: .customLong("checkpointing_steps")) var checkpointingSteps = 500
-  @Option(name: .customLong("checkpoints_total_limit")) var checkpointsTotalLimit: Int?
-  @Option(name: .customLong("resume_from_checkpoint"), help: "latest, or a checkpoint folder.") var resumeFromCheckpoint: String?
-  @Option(name: .customLong("logging_dir"), help: "TensorBoard logs, under --output_dir.") var loggingDir = "logs"
-  @Option(name: .customLong("report_to")) var reportTo = "tensorboard"
-  @Option(name: .customLong("seed")) var seed: UInt64 = 0
+  @Option(name: .customLong("local_rank")) var localRank = -1
+  // validation
+  @Option(name: .customLong("validation_steps")) var validationSteps = 200
+  @Option(name: .customLong("validation_prompts"), parsing: .upToNextOption, help: "Prompts for validation (default: the script's four).")
+  var validationPrompts: [String] = []
+  // hub
+  @Flag(name: .customLong("push_to_hub")) var pushToHub = false
+  @Option(name: .customLong("hub_token")) var hubToken: String?
+  @Option(name: .customLong("hub_model_id")) var hubModelID: String?
+  // swift-lcm
   @Option(name: .customLong("device"), help: "cpu or cuda[:N].") var device = "cpu"
 
   func validate() throws {
@@ -56,95 +89,92 @@ struct Distill: ParsableCommand {
     }
     guard resolution > 0, resolution % 8 == 0 else { throw ValidationError("--resolution must be a positive multiple of 8, got \(resolution)") }
     guard ["l2", "huber"].contains(lossType) else { throw ValidationError("--loss_type must be l2 or huber, got '\(lossType)'") }
-    guard trainBatchSize > 0, maxTrainSteps > 0 else { throw ValidationError("--train_batch_size and --max_train_steps must be positive") }
-    guard reportTo == "tensorboard" else {
+    guard trainBatchSize > 0 else { throw ValidationError("--train_batch_size must be positive") }
+    if let m = maxTrainSteps, m <= 0 { throw ValidationError("--max_train_steps must be positive") }
+    guard maxTrainSteps != nil || maxTrainSamples != nil else {
+      throw ValidationError("give --max_train_steps, or --max_train_samples so that --num_train_epochs (\(numTrainEpochs)) sets the step count")
+    }
+    if let s = maxTrainSamples, s <= 0 { throw ValidationError("--max_train_samples must be positive") }
+    guard numTrainEpochs > 0 else { throw ValidationError("--num_train_epochs must be positive") }
+    guard ["tensorboard", "none"].contains(reportTo) else {
       throw ValidationError("--report_to \(reportTo) is not supported: swift-lcm writes TensorBoard event files (no network services)")
+    }
+    guard !pushToHub else { throw ValidationError("--push_to_hub is not supported: swift-lcm never uses the network; upload --output_dir yourself") }
+    guard !use8bitAdam else { throw ValidationError("--use_8bit_adam is not available yet (memory-saving optimizers come in a later issue)") }
+    guard mixedPrecision == nil || ["no", "fp16", "bf16"].contains(mixedPrecision!) else {
+      throw ValidationError("--mixed_precision must be no, fp16 or bf16, got '\(mixedPrecision!)'")
     }
     guard gradientAccumulationSteps > 0 else { throw ValidationError("--gradient_accumulation_steps must be positive") }
     guard (0...1).contains(proportionEmptyPrompts) else { throw ValidationError("--proportion_empty_prompts must be in [0, 1]") }
-    guard checkpointingSteps > 0 else { throw ValidationError("--checkpointing_steps must be positive") }
+    guard checkpointingSteps > 0, validationSteps > 0 else { throw ValidationError("--checkpointing_steps and --validation_steps must be positive") }
     guard wMin <= wMax else { throw ValidationError("--w_min (\(wMin)) must not exceed --w_max (\(wMax))") }
+    guard numDDIMTimesteps > 0, vaeEncodeBatchSize > 0 else { throw ValidationError("--num_ddim_timesteps and --vae_encode_batch_size must be positive") }
     guard Device(parsing: device) != nil else { throw ValidationError("--device must be cpu or cuda[:N], got '\(device)'") }
     guard Interpolation(rawValue: interpolationType) != nil else {
       throw ValidationError("--interpolation_type must be one of \(Interpolation.allCases.map(\.rawValue).joined(separator: ", "))")
     }
-  }
-
-  /// The run's settings, as the scripts' tracker config (output_dir/run_config.json).
-  func writeRunConfig() throws {
-    let mirror = Mirror(reflecting: self)
-    var config: [String: Any] = [:]
-    for child in mirror.children {
-      guard var name = child.label else { continue }
-      if name.hasPrefix("_") { name.removeFirst() }
-      let value = "\(child.value)"
-      config[name] = value
+    if let revision, revision != (teacherRevision ?? "main") {
+      throw ValidationError("--revision \(revision) differs from --teacher_revision: validation reuses the teacher loaded at --teacher_revision")
     }
-    try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
-    let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
-    try data.write(to: URL(fileURLWithPath: "\(outputDir)/run_config.json"))
+    if let world = ProcessInfo.processInfo.environment["WORLD_SIZE"], (Int(world) ?? 1) > 1 {
+      throw ValidationError("WORLD_SIZE=\(world): multi-process training is not available yet (a later issue); run one process")
+    }
   }
 
-  func run() throws {
-    let log = Log.logger("lcm.distill")
+  var autocastDType: DType? {
+    switch mixedPrecision {
+    case "fp16": .float16
+    case "bf16": .bfloat16
+    default: nil
+    }
+  }
+
+  /// The step count and the epochs it spans (the script's arithmetic, §5.4 of the reference).
+  func stepsAndEpochs() -> (steps: Int, epochs: Int?) {
+    guard let samples = maxTrainSamples else { return (maxTrainSteps!, nil) }
+    let math = EpochMath(maxTrainSamples: samples, globalBatchSize: trainBatchSize, numWorkers: dataloaderNumWorkers)
+    let perEpoch = (math.numBatches + gradientAccumulationSteps - 1) / gradientAccumulationSteps
+    let steps = maxTrainSteps ?? numTrainEpochs * perEpoch
+    return (steps, (steps + perEpoch - 1) / perEpoch)
+  }
+
+  /// The trainer's settings from the flags.
+  func trainingConfig(seed: UInt64) -> LCDTrainingConfig {
     var c = LCDTrainingConfig(teacher: pretrainedTeacherModel)
     c.revision = teacherRevision
     c.outputDir = outputDir
     c.seed = seed
     c.device = Device(parsing: device)!
-    (c.maxTrainSteps, c.learningRate, c.lrScheduler, c.lrWarmupSteps) = (maxTrainSteps, learningRate, lrScheduler, lrWarmupSteps)
+    c.maxTrainSteps = stepsAndEpochs().steps
+    // the script parses --scale_lr but never applies it; here it does what it says (1 process)
+    c.learningRate = scaleLR ? learningRate * Double(gradientAccumulationSteps * trainBatchSize) : learningRate
+    (c.lrScheduler, c.lrWarmupSteps) = (lrScheduler, lrWarmupSteps)
     (c.adamBeta1, c.adamBeta2, c.adamWeightDecay, c.adamEpsilon, c.maxGradNorm) = (adamBeta1, adamBeta2, adamWeightDecay, adamEpsilon, maxGradNorm)
     (c.unetTimeCondProjDim, c.vaeEncodeBatchSize, c.gradientCheckpointing) = (unetTimeCondProjDim, vaeEncodeBatchSize, gradientCheckpointing)
     (c.lcd.wMin, c.lcd.wMax, c.lcd.numDDIMTimesteps, c.lcd.huberC) = (wMin, wMax, numDDIMTimesteps, huberC)
     (c.lcd.timestepScalingFactor, c.lcd.emaDecay) = (timestepScalingFactor, emaDecay)
     c.lcd.lossType = lossType == "l2" ? .l2 : .huber
     (c.gradientAccumulationSteps, c.proportionEmptyPrompts) = (gradientAccumulationSteps, proportionEmptyPrompts)
-    let trainer = try LCDTrainer(config: c, logger: log)
-    var resumeData: DataPosition?
-    if let resume = resumeFromCheckpoint {
-      let dir = resume == "latest" ? LCDTrainer.latestCheckpoint(in: outputDir) : resume
-      if let dir {
-        if let position = try trainer.loadCheckpoint(dir) { resumeData = try DataPosition.decode(position) }
-        print("resumed from \(dir) at step \(trainer.globalStep)")
-      } else {
-        print("no checkpoint in \(outputDir): starting a new run")
-      }
-    }
+    (c.mixedPrecision, c.castTeacherUNet, c.vaePath) = (autocastDType, castTeacherUNet, pretrainedVAE)
+    return c
+  }
 
-    let source: DataConfig.Source = trainShards.map { .webDataset($0) }
-      ?? .imageFolder(dir: trainDataDir!, imageColumn: "image", captionColumn: "text")
-    let transform = ImageTransform(
-      resolution: resolution, interpolation: Interpolation(rawValue: interpolationType)!, centerCrop: centerCrop, randomFlip: randomFlip)
-    let data = try DataPipeline(
-      config: DataConfig(source: source, transform: transform, batchSize: trainBatchSize, numWorkers: dataloaderNumWorkers, seed: seed),
-      resumeFrom: resumeData, onFault: { event in log.warning("\(event)") })
-    defer { data.stop() }
-    let board = try TensorBoardWriter(logDir: "\(outputDir)/\(loggingDir)")
-    try writeRunConfig()
-    let start = BenchClock.now()
-    let first = trainer.globalStep
-    while trainer.globalStep < maxTrainSteps {
-      let micro = try (0..<gradientAccumulationSteps).map { _ in
-        let batch = try data.next()
-        return TrainingBatch(pixels: batch.pixels, resolution: batch.resolution, captions: batch.captions)
-      }
-      let r = try trainer.step(micro)
-      let elapsed = BenchClock.now() - start
-      let perStep = elapsed / Double(r.step - first)
-      print("step \(r.step)/\(maxTrainSteps) loss \(r.loss) grad_norm \(BenchClock.fmt(r.gradNorm)) lr \(r.lr) "
-        + "\(BenchClock.fmt(1 / perStep)) it/s ETA \(Int(perStep * Double(maxTrainSteps - r.step))) s")
-      for (tag, value) in [("loss", r.loss), ("lr", r.lr), ("grad_norm", r.gradNorm),
-                           ("samples_per_second", Double(trainBatchSize * gradientAccumulationSteps) / perStep), ("skipped_samples", Double(data.faults.total))] {
-        try board.scalar(tag, value, step: r.step)
-      }
-      if r.step % checkpointingSteps == 0 {
-        let path = try trainer.saveCheckpoint(in: outputDir, dataPosition: try data.position.encoded())
-        if let limit = checkpointsTotalLimit { LCDTrainer.pruneCheckpoints(in: outputDir, keep: limit) }
-        print("saved \(path)")
-      }
+  /// The run's settings, as the scripts' tracker config (output_dir/run_config.json): every option
+  /// (property names, values as strings, no hub token) and the derived seed, steps and epochs.
+  func writeRunConfig(seed: UInt64) throws {
+    var config: [String: Any] = [:]
+    for child in Mirror(reflecting: self).children {
+      guard var name = child.label else { continue }
+      if name.hasPrefix("_") { name.removeFirst() }
+      config[name] = "\(child.value)"
     }
-    try board.flush()
-    try trainer.save(to: outputDir)
-    print("saved \(outputDir)/unet and \(outputDir)/unet_target")
+    let (steps, epochs) = stepsAndEpochs()
+    config["resolvedSeed"] = "\(seed)"
+    config["resolvedMaxTrainSteps"] = "\(steps)"
+    if let epochs { config["resolvedNumTrainEpochs"] = "\(epochs)" }
+    config.removeValue(forKey: "hubToken")
+    try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+    let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+    try data.write(to: URL(fileURLWithPath: "\(outputDir)/run_config.json"))
   }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import ImageCodecs
+import SafeTensors
 import Testing
 import Torch
 
@@ -53,13 +54,13 @@ struct DistillCommandTests {
     let python = ProcessInfo.processInfo.environment["SWIFT_LCM_PYTHON"] ?? "\(NSHomeDirectory())/.cache/swift-lcm/py/bin/python"
     let p = Process()
     p.executableURL = URL(fileURLWithPath: python)
-    p.arguments = ["\(repoRoot)/scripts/fixtures/read_tensorboard.py", out + "/a/logs"]
+    p.arguments = ["\(repoRoot)/scripts/fixtures/read_tensorboard.py", out + "/a/logs/text2image-fine-tune"]
     let pipe = Pipe()
     p.standardOutput = pipe
     try p.run()
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    let scalars = try JSONSerialization.jsonObject(with: data) as! [String: [[Double]]]
+    let scalars = (try JSONSerialization.jsonObject(with: data) as! [String: Any])["scalars"] as! [String: [[Double]]]
     #expect(scalars["loss"]?.map { Float($0[1]) } == losses(straight.output).map { Float($0)! })
     #expect(Set(scalars.keys).isSuperset(of: ["loss", "lr", "grad_norm", "samples_per_second", "skipped_samples"]))
     #expect(FileManager.default.fileExists(atPath: out + "/a/run_config.json"))
@@ -68,14 +69,120 @@ struct DistillCommandTests {
     }
   }
 
+  func python(_ args: [String]) throws -> Data {
+    let python = ProcessInfo.processInfo.environment["SWIFT_LCM_PYTHON"] ?? "\(NSHomeDirectory())/.cache/swift-lcm/py/bin/python"
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: python)
+    p.arguments = args
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return data
+  }
+
+  /// 30 steps with checkpoints and validation, stopped by SIGTERM part way and resumed: the final
+  /// UNets equal an uninterrupted run's; diffusers loads them and generates with LCMScheduler the
+  /// images `lcm generate` makes from them; validation grids and TensorBoard images are written.
+  @Test func stopBySignalResumeValidationAndDiffusersLoadsTheOutput() throws {
+    let images = try imageFolder()
+    let out = NSTemporaryDirectory() + "distill-e2e-\(UInt32.random(in: 0...UInt32.max))"
+    let teacher = "\(repoRoot)/Tests/Fixtures/pipeline/base"
+    let common = ["distill", "--pretrained_teacher_model", teacher, "--train_data_dir", images, "--resolution", "16",
+                  "--train_batch_size", "2", "--unet_time_cond_proj_dim", "8", "--lr_warmup_steps", "0", "--learning_rate", "1e-3",
+                  "--checkpointing_steps", "10", "--validation_steps", "15", "--validation_prompts", "a red house", "a cat",
+                  "--max_train_steps", "30", "--seed", "4"]
+    let straight = try lcm(common + ["--output_dir", out + "/a"])
+    #expect(straight.status == 0, "\(straight.output)")
+
+    // the interrupted run: SIGTERM once a few steps are done
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "\(repoRoot)/.build/debug/lcm")
+    p.arguments = common + ["--output_dir", out + "/b"]
+    let log = out + "-b.log"
+    FileManager.default.createFile(atPath: log, contents: nil)
+    p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+    p.standardError = p.standardOutput
+    try p.run()
+    let deadline = Date().addingTimeInterval(120)
+    while Date() < deadline, !((try? String(contentsOfFile: log, encoding: .utf8))?.contains("step 12/30") ?? false) {
+      Thread.sleep(forTimeInterval: 0.02)
+    }
+    p.terminate()
+    p.waitUntilExit()
+    let stopped = try String(contentsOfFile: log, encoding: .utf8)
+    #expect(p.terminationStatus == 128 + SIGTERM, "\(stopped)")
+    #expect(stopped.contains("stopped by SIGTERM at step"), "\(stopped)")
+    #expect(!FileManager.default.fileExists(atPath: out + "/b/unet"), "no final UNet from a stopped run")
+    let rest = try lcm(common + ["--output_dir", out + "/b", "--resume_from_checkpoint", "latest"])
+    #expect(rest.status == 0 && rest.output.contains("resumed from"), "\(rest.output)")
+    for name in ["unet", "unet_target"] {
+      let a = try SafeTensorsFile(path: "\(out)/a/\(name)/diffusion_pytorch_model.safetensors")
+      let b = try SafeTensorsFile(path: "\(out)/b/\(name)/diffusion_pytorch_model.safetensors")
+      for key in a.keys {
+        #expect(try Tensor.load(key, from: a).equal(Tensor.load(key, from: b)), "\(name) \(key) differs after resume")
+      }
+    }
+    for step in [15, 30] {
+      for name in ["target", "online"] { #expect(FileManager.default.fileExists(atPath: "\(out)/a/validation/step-\(step)-\(name).png")) }
+    }
+    let board = try JSONSerialization.jsonObject(with: try python(["\(repoRoot)/scripts/fixtures/read_tensorboard.py", out + "/a/logs/text2image-fine-tune"])) as! [String: Any]
+    let imageTags = (board["images"] as? [String: [[Int]]]) ?? [:]
+    #expect(imageTags["validation/target/a red house"]?.map { $0[0] } == [15, 30], "\(imageTags.keys)")
+    #expect(imageTags["validation/online/a cat"]?.first?.dropFirst() == [128, 32], "width 4 × 32, height 32")
+
+    // diffusers loads both UNets and generates with LCMScheduler; `lcm generate` agrees on them
+    let json = try JSONSerialization.jsonObject(with: try python([
+      "\(repoRoot)/scripts/fixtures/check_distilled_output.py", teacher, out + "/a", "a red house", "3", "32", "4", "8"])) as! [String: [String: Any]]
+    for name in ["unet", "unet_target"] {
+      let model = out + "/model-\(name)"
+      try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
+      for component in ["model_index.json", "scheduler", "text_encoder", "tokenizer", "vae"] {
+        try FileManager.default.createSymbolicLink(atPath: "\(model)/\(component)", withDestinationPath: "\(teacher)/\(component)")
+      }
+      try FileManager.default.createSymbolicLink(atPath: "\(model)/unet", withDestinationPath: "\(out)/a/\(name)")
+      let gen = try lcm(["generate", "--model", model, "--prompt", "a red house", "--seed", "3", "--height", "32", "--width", "32",
+                         "--num_inference_steps", "4", "--guidance_scale", "8", "--output", "\(model)/images"])
+      #expect(gen.status == 0, "\(gen.output)")
+      let decoded = try ImageDecoder.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(model)/images/000.png"))))
+      let expected = (json[name]!["pixels"] as! [Int])
+      #expect(json[name]!["config_time_cond_proj_dim"] as? Int == 8)
+      #expect(zip(decoded.pixels, expected).map { abs(Int($0) - $1) }.max()! <= 2, "\(name): lcm generate vs diffusers")
+    }
+  }
+
   @Test(arguments: [
     (["--train_data_dir", "/x", "--train_shards_path_or_url", "/y"], "exactly one of"),
     (["--train_data_dir", "/x", "--resolution", "100"], "multiple of 8"),
     (["--train_data_dir", "/x", "--loss_type", "l1"], "--loss_type must be l2 or huber"),
+    (["--train_data_dir", "/x", "--max_train_steps", "1", "--push_to_hub"], "--push_to_hub is not supported"),
+    (["--train_data_dir", "/x", "--max_train_steps", "1", "--report_to", "wandb"], "--report_to wandb is not supported"),
+    (["--train_data_dir", "/x", "--max_train_steps", "1", "--use_8bit_adam"], "--use_8bit_adam is not available yet"),
+    (["--train_data_dir", "/x", "--max_train_steps", "1", "--mixed_precision", "fp8"], "--mixed_precision must be no, fp16 or bf16"),
+    (["--train_data_dir", "/x"], "give --max_train_steps, or --max_train_samples"),
+    (["--train_data_dir", "/x", "--max_train_steps", "1", "--no_such_flag", "1"], "Unknown option '--no_such_flag'"),
+    (["--train_shards_path_or_url", "/nonexistent/s-{0..2}.tar", "--max_train_steps", "1", "--resolution", "16"],
+     "no sample could be read from any of 3 shard(s)"),
+    (["--train_data_dir", "/nonexistent", "--max_train_steps", "1", "--resolution", "16"], "/nonexistent"),
   ])
   func badFlags(args: [String], message: String) throws {
-    let r = try lcm(["distill", "--pretrained_teacher_model", "x"] + args)
+    let out = NSTemporaryDirectory() + "distill-bad-\(UInt32.random(in: 0...UInt32.max))"
+    let r = try lcm(["distill", "--pretrained_teacher_model", "\(repoRoot)/Tests/Fixtures/pipeline/base", "--output_dir", out] + args)
     #expect(r.status != 0)
-    #expect(r.output.split(separator: "\n").first?.contains(message) == true, "\(r.output)")
+    let errors = r.output.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
+    #expect(errors.count == 1 && errors[0].contains(message), "\(r.output)")
+    #expect(!FileManager.default.fileExists(atPath: out), "nothing written for bad input")
+  }
+
+  /// Without --max_train_steps the script's epoch arithmetic sets the count: 2 epochs of
+  /// ceil(5 / (2 × 1)) = 3 batches.
+  @Test func epochsSetTheStepCount() throws {
+    let out = NSTemporaryDirectory() + "distill-epochs-\(UInt32.random(in: 0...UInt32.max))"
+    let r = try lcm(["distill", "--pretrained_teacher_model", "\(repoRoot)/Tests/Fixtures/pipeline/base", "--train_data_dir", try imageFolder(),
+                     "--resolution", "16", "--train_batch_size", "2", "--max_train_samples", "5", "--num_train_epochs", "2",
+                     "--dataloader_num_workers", "1", "--unet_time_cond_proj_dim", "8", "--output_dir", out, "--report_to", "none"])
+    #expect(r.status == 0 && r.output.contains("step 6/6 "), "\(r.output)")
+    #expect(r.output.contains("6 steps (2 epoch(s) of --max_train_samples 5)"))
   }
 }

@@ -1,0 +1,183 @@
+import ArgumentParser
+import DiffusionModels
+import Foundation
+import LCMTraining
+import Logging
+import Synchronization
+import Torch
+import WebDataset
+
+/// The signal that asked the run to stop (SIGINT / SIGTERM), 0 while none did.
+let stopSignal = Atomic<Int32>(0)
+
+extension Distill {
+  func run() throws {
+    let log = Log.logger("lcm.distill")
+    // a parent may have left them blocked (spawned processes inherit the mask)
+    var unblock = sigset_t()
+    sigemptyset(&unblock)
+    for sig in [SIGINT, SIGTERM] { sigaddset(&unblock, sig) }
+    pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+    for sig in [SIGINT, SIGTERM] {
+      signal(sig) { s in
+        stopSignal.store(s, ordering: .relaxed)
+        signal(s, SIG_DFL)  // a second one ends the process at once
+      }
+    }
+    if let cacheDir { setenv("HF_HUB_CACHE", cacheDir, 1) }
+    if enableXformers { log.info("--enable_xformers_memory_efficient_attention: attention already uses torch's memory-efficient SDPA kernels") }
+    if localRank >= 0 { log.info("--local_rank \(localRank): single-process run on --device \(device)") }
+    if allowTF32 { try Torch.setAllowTF32(true) }
+    let seed = self.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
+    if self.seed == nil { log.info("no --seed: using \(seed)") }
+    let (steps, epochs) = stepsAndEpochs()
+    if let epochs { log.info("\(steps) steps (\(epochs) epoch(s) of --max_train_samples \(maxTrainSamples!))") }
+
+    let source: DataConfig.Source = trainShards.map { .webDataset($0) }
+      ?? .imageFolder(dir: trainDataDir!, imageColumn: "image", captionColumn: "text")
+    let transform = ImageTransform(
+      resolution: resolution, interpolation: Interpolation(rawValue: interpolationType)!, centerCrop: centerCrop, randomFlip: randomFlip)
+    let dataConfig = DataConfig(source: source, transform: transform, batchSize: trainBatchSize, numWorkers: dataloaderNumWorkers, seed: seed)
+    // as the script: "latest" or a folder name looked up inside --output_dir (a full path also works)
+    var checkpointDir: String?
+    if let resume = resumeFromCheckpoint {
+      let dir = resume == "latest" ? LCDTrainer.latestCheckpoint(in: outputDir)
+        : FileManager.default.fileExists(atPath: resume) ? resume : "\(outputDir)/\((resume as NSString).lastPathComponent)"
+      if let dir, FileManager.default.fileExists(atPath: dir) {
+        checkpointDir = dir
+      } else {
+        print("checkpoint '\(resume)' does not exist in \(outputDir): starting a new training run")
+      }
+    }
+    let resumeData = try checkpointDir.flatMap { FileManager.default.contents(atPath: "\($0)/data_position.json") }.map(DataPosition.decode)
+    let data = try DataPipeline(config: dataConfig, resumeFrom: resumeData, onFault: { event in log.warning("\(event)") })
+    defer { data.stop() }
+    func nextBatches() throws -> [TrainingBatch] {
+      try (0..<gradientAccumulationSteps).map { _ in
+        let batch = try data.next()
+        return TrainingBatch(pixels: batch.pixels, resolution: batch.resolution, captions: batch.captions)
+      }
+    }
+    // the first batch before the models load and before anything is written: bad data fails fast
+    var pending: [TrainingBatch]? = try nextBatches()
+    let trainer = try LCDTrainer(config: trainingConfig(seed: seed), logger: log)
+    if let checkpointDir {
+      _ = try trainer.loadCheckpoint(checkpointDir)
+      print("resumed from \(checkpointDir) at step \(trainer.globalStep)")
+    }
+    let board = try reportTo == "none" ? nil : TensorBoardWriter(logDir: "\(outputDir)/\(loggingDir)/\(trackerProjectName)")
+    try writeRunConfig(seed: seed)
+    let prompts = validationPrompts.isEmpty ? LCDTrainer.scriptValidationPrompts : validationPrompts
+
+    var progress = Progress(total: steps, start: trainer.globalStep, batch: trainBatchSize * gradientAccumulationSteps)
+    var lastCheckpoint = trainer.globalStep
+    func checkpoint() throws {
+      if let limit = checkpointsTotalLimit { LCDTrainer.pruneCheckpoints(in: outputDir, keep: limit - 1) }
+      let path = try trainer.saveCheckpoint(in: outputDir, dataPosition: try data.position.encoded())
+      lastCheckpoint = trainer.globalStep
+      progress.message("saved \(path)")
+    }
+    if CUDA.isAvailable, case .cuda = Device(parsing: device)!.kind { try CUDA.resetPeakMemoryStats(Device(parsing: device)!.index ?? 0) }
+
+    while trainer.globalStep < steps {
+      if stopSignal.load(ordering: .relaxed) != 0 { break }
+      let micro = try pending ?? nextBatches()
+      pending = nil
+      let r: LCDTrainer.StepResult
+      do { r = try trainer.step(micro) } catch let e as TorchError where e.message.contains("out of memory") {
+        throw ConfigError("step \(trainer.globalStep + 1)", "out of memory at --train_batch_size \(trainBatchSize), --resolution \(resolution): "
+          + "lower them, or add --gradient_checkpointing / --mixed_precision fp16")
+      }
+      progress.update(r)
+      var scalars = [("loss", r.loss), ("lr", r.lr), ("grad_norm", r.gradNorm), ("skipped_samples", Double(data.faults.total))]
+      if let rate = progress.samplesPerSecond { scalars.append(("samples_per_second", rate)) }
+      if let scale = r.lossScale { scalars.append(("loss_scale", scale)) }
+      for (tag, value) in scalars { try board?.scalar(tag, value, step: r.step) }
+      if r.skipped { progress.message("step \(r.step): inf/NaN gradients under fp16, step skipped, loss scale now \(trainer.scaler!.scale)") }
+      let pauseStart = BenchClock.now()
+      if r.step % checkpointingSteps == 0 { try checkpoint() }
+      if r.step % validationSteps == 0 {
+        let paths = try trainer.writeValidation(prompts: prompts, seed: seed, board: board)
+        progress.message("validation images: \(paths.joined(separator: ", "))")
+      }
+      progress.paused += BenchClock.now() - pauseStart
+    }
+    try board?.flush()
+    let sig = stopSignal.load(ordering: .relaxed)
+    if sig != 0 {
+      if lastCheckpoint != trainer.globalStep { try checkpoint() }
+      progress.finish()
+      print("stopped by \(sig == SIGINT ? "SIGINT" : "SIGTERM") at step \(trainer.globalStep): resume with --resume_from_checkpoint latest")
+      throw ExitCode(128 + sig)
+    }
+    try trainer.save(to: outputDir)
+    progress.finish()
+    print("saved \(outputDir)/unet and \(outputDir)/unet_target")
+    print(progress.summary(device: Device(parsing: device)!))
+  }
+}
+
+/// A progress bar on a terminal (step, it/s, ETA, loss), one line per step otherwise (logs, tests).
+struct Progress {
+  let total: Int
+  let start: Int
+  let batch: Int
+  let tty = isatty(STDOUT_FILENO) != 0
+  var began = BenchClock.now()
+  var firstStepEnd: Double?
+  var last: Double = 0
+  var done = 0
+  /// Time in checkpoints and validation, left out of the training rates.
+  var paused = 0.0
+
+  init(total: Int, start: Int, batch: Int) {
+    (self.total, self.start, self.batch) = (total, start, batch)
+  }
+
+  /// Samples per second over the steps after the first (warm-up) one.
+  var samplesPerSecond: Double? {
+    guard let f = firstStepEnd, done > 1, last - f - paused > 0 else { return nil }
+    return Double(batch * (done - 1)) / (last - f - paused)
+  }
+
+  mutating func update(_ r: LCDTrainer.StepResult) {
+    done += 1
+    last = BenchClock.now()
+    if done == 1 { firstStepEnd = last }
+    let perStep = (last - began - paused) / Double(done)
+    let eta = Int(perStep * Double(total - r.step))
+    let rate = BenchClock.fmt(1 / perStep)
+    if tty {
+      let width = 24, filled = width * r.step / max(total, 1)
+      let bar = String(repeating: "█", count: filled) + String(repeating: " ", count: width - filled)
+      print("\rSteps \(r.step)/\(total) |\(bar)| \(rate) it/s ETA \(eta / 60):\(String(format: "%02d", eta % 60)) loss \(String(format: "%.5g", r.loss)) lr \(String(format: "%.3g", r.lr))", terminator: "")
+      fflush(nil)
+    } else {
+      print("step \(r.step)/\(total) loss \(r.loss) grad_norm \(BenchClock.fmt(r.gradNorm)) lr \(r.lr) \(rate) it/s ETA \(eta) s")
+      fflush(nil)  // line by line into log files and pipes too
+    }
+  }
+
+  func message(_ text: String) {
+    print(tty ? "\r\u{1B}[K\(text)" : text)
+    fflush(nil)
+  }
+
+  func finish() { if tty { print("") } }
+
+  /// The benchmark line (scripts/bench_distill.sh reads it).
+  func summary(device: Device) -> String {
+    let steps = max(done - 1, 0)
+    let perStep = steps > 0 ? (last - firstStepEnd! - paused) / Double(steps) : .nan
+    var peak = 0.0
+    if device.kind == .cuda, let stats = try? CUDA.memoryStats(device.index ?? 0) {
+      peak = Double(stats.peakAllocated) / Double(1 << 20)
+    } else {
+      var usage = rusage()
+      getrusage(RUSAGE_SELF.rawValue, &usage)
+      peak = Double(usage.ru_maxrss) / 1024
+    }
+    return "summary: steps=\(steps) seconds_per_step=\(String(format: "%.4f", perStep)) "
+      + "samples_per_second=\(String(format: "%.2f", samplesPerSecond ?? .nan)) peak_memory_mib=\(String(format: "%.0f", peak))"
+  }
+}
