@@ -27,13 +27,7 @@ public final class TensorBoardWriter {
     var v = Protobuf()
     v.string(1, tag)
     v.float(2, Float(value))
-    var summary = Protobuf()
-    summary.message(1, v)
-    var event = Protobuf()
-    event.double(1, Date().timeIntervalSince1970)
-    event.varint(2, UInt64(bitPattern: Int64(step)))
-    event.message(5, summary)
-    try write(event.bytes)
+    try write(summaryValue: v, step: step)
   }
 
   /// One PNG-encoded RGB image (Summary.Image), as SummaryWriter.add_image(s) writes it.
@@ -46,6 +40,13 @@ public final class TensorBoardWriter {
     var v = Protobuf()
     v.string(1, tag)
     v.message(4, image)
+    try write(summaryValue: v, step: step)
+  }
+
+  public func flush() throws { try handle.synchronize() }
+
+  /// An Event at `step` holding a Summary with one value.
+  func write(summaryValue v: Protobuf, step: Int) throws {
     var summary = Protobuf()
     summary.message(1, v)
     var event = Protobuf()
@@ -54,8 +55,6 @@ public final class TensorBoardWriter {
     event.message(5, summary)
     try write(event.bytes)
   }
-
-  public func flush() throws { try handle.synchronize() }
 
   func write(_ data: [UInt8]) throws {
     var record = [UInt8]()

@@ -95,7 +95,7 @@ struct Generate: ParsableCommand {
     ]
     if grid {
       let cols = Int(Double(images.count).squareRoot().rounded(.up))
-      try PNGText.write(makeGrid(images, columns: cols), to: output, text: meta.filter { $0.0 != "prompt" } + [("prompt", prompts.joined(separator: " | "))])
+      try PNGText.write(RGBImage.grid(images, columns: cols), to: output, text: meta.filter { $0.0 != "prompt" } + [("prompt", prompts.joined(separator: " | "))])
       print("wrote \(output) (\(images.count) images) in \(BenchClock.fmt(elapsed)) s")
       return
     }
@@ -107,19 +107,5 @@ struct Generate: ParsableCommand {
       print(path)
     }
     print("generated \(images.count) images in \(BenchClock.fmt(elapsed)) s")
-  }
-
-  func makeGrid(_ images: [RGBImage], columns: Int) -> RGBImage {
-    let w = images[0].width, h = images[0].height
-    let rows = (images.count + columns - 1) / columns
-    var pixels = [UInt8](repeating: 0, count: rows * h * columns * w * 3)
-    for (i, image) in images.enumerated() {
-      let (r, c) = (i / columns, i % columns)
-      for y in 0..<h {
-        let dst = ((r * h + y) * columns * w + c * w) * 3
-        pixels.replaceSubrange(dst..<(dst + w * 3), with: image.pixels[(y * w * 3)..<((y + 1) * w * 3)])
-      }
-    }
-    return RGBImage(width: columns * w, height: rows * h, pixels: pixels)
   }
 }

@@ -60,7 +60,7 @@ struct DistillCommandTests {
     try p.run()
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    let scalars = (try JSONSerialization.jsonObject(with: data) as! [String: Any])["scalars"] as! [String: [[Double]]]
+    let scalars = try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["scalars"] as? [String: [[Double]]])
     #expect(scalars["loss"]?.map { Float($0[1]) } == losses(straight.output).map { Float($0)! })
     #expect(Set(scalars.keys).isSuperset(of: ["loss", "lr", "grad_norm", "samples_per_second", "skipped_samples"]))
     #expect(FileManager.default.fileExists(atPath: out + "/a/run_config.json"))
@@ -127,14 +127,15 @@ struct DistillCommandTests {
     for step in [15, 30] {
       for name in ["target", "online"] { #expect(FileManager.default.fileExists(atPath: "\(out)/a/validation/step-\(step)-\(name).png")) }
     }
-    let board = try JSONSerialization.jsonObject(with: try python(["\(repoRoot)/scripts/fixtures/read_tensorboard.py", out + "/a/logs/text2image-fine-tune"])) as! [String: Any]
+    let board = try #require(
+      try JSONSerialization.jsonObject(with: try python(["\(repoRoot)/scripts/fixtures/read_tensorboard.py", out + "/a/logs/text2image-fine-tune"])) as? [String: Any])
     let imageTags = (board["images"] as? [String: [[Int]]]) ?? [:]
     #expect(imageTags["validation/target/a red house"]?.map { $0[0] } == [15, 30], "\(imageTags.keys)")
     #expect(imageTags["validation/online/a cat"]?.first?.dropFirst() == [128, 32], "width 4 × 32, height 32")
 
     // diffusers loads both UNets and generates with LCMScheduler; `lcm generate` agrees on them
-    let json = try JSONSerialization.jsonObject(with: try python([
-      "\(repoRoot)/scripts/fixtures/check_distilled_output.py", teacher, out + "/a", "a red house", "3", "32", "4", "8"])) as! [String: [String: Any]]
+    let json = try #require(try JSONSerialization.jsonObject(with: try python([
+      "\(repoRoot)/scripts/fixtures/check_distilled_output.py", teacher, out + "/a", "a red house", "3", "32", "4", "8"])) as? [String: [String: Any]])
     for name in ["unet", "unet_target"] {
       let model = out + "/model-\(name)"
       try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
@@ -146,7 +147,7 @@ struct DistillCommandTests {
                          "--num_inference_steps", "4", "--guidance_scale", "8", "--output", "\(model)/images"])
       #expect(gen.status == 0, "\(gen.output)")
       let decoded = try ImageDecoder.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(model)/images/000.png"))))
-      let expected = (json[name]!["pixels"] as! [Int])
+      let expected = try #require(json[name]?["pixels"] as? [Int])
       #expect(json[name]!["config_time_cond_proj_dim"] as? Int == 8)
       #expect(zip(decoded.pixels, expected).map { abs(Int($0) - $1) }.max()! <= 2, "\(name): lcm generate vs diffusers")
     }
