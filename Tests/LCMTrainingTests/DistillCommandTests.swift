@@ -176,6 +176,21 @@ struct DistillCommandTests {
     #expect(!FileManager.default.fileExists(atPath: out), "nothing written for bad input")
   }
 
+  /// A teacher pipeline folder without unet/: one line naming it, nothing written.
+  @Test func teacherWithoutUNet() throws {
+    let teacher = NSTemporaryDirectory() + "teacher-\(UInt32.random(in: 0...UInt32.max))"
+    try FileManager.default.createDirectory(atPath: teacher, withIntermediateDirectories: true)
+    for c in ["model_index.json", "scheduler", "text_encoder", "tokenizer", "vae"] {
+      try FileManager.default.copyItem(atPath: "\(repoRoot)/Tests/Fixtures/pipeline/base/\(c)", toPath: "\(teacher)/\(c)")
+    }
+    let out = teacher + "-out"
+    let r = try lcm(["distill", "--pretrained_teacher_model", teacher, "--train_data_dir", try imageFolder(), "--resolution", "16",
+                     "--train_batch_size", "2", "--max_train_steps", "1", "--output_dir", out])
+    let errors = r.output.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
+    #expect(r.status != 0 && errors.count == 1 && errors[0].contains("has no unet/ component"), "\(r.output)")
+    #expect(!FileManager.default.fileExists(atPath: out))
+  }
+
   /// Without --max_train_steps the script's epoch arithmetic sets the count: 2 epochs of
   /// ceil(5 / (2 × 1)) = 3 batches.
   @Test func epochsSetTheStepCount() throws {
