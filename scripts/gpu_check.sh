@@ -4,7 +4,8 @@
 #   there:  bash scripts/gpu_check.sh        (with .device carried)
 # Shows the GPU in `lcm doctor`, runs the fp32 op parity cases on CUDA within 1e-4, a bf16
 # autocast training step, an 8192³ bf16 matmul from Swift and from Python, and the SD1.5 UNet
-# forward+backward (batch 12, 64×64 latents, fp16 autocast) beside diffusers with the same weights.
+# forward+backward (batch 12, 64×64 latents, fp16 autocast) beside diffusers with the same weights,
+# 512px generation, and `lcm distill` beside the Python reference loop (scripts/gpu_distill_bench.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,4 +36,5 @@ LCM=.device/lcm
   for b in 1 4; do
     LCM=$LCM SWIFT_LCM_PYTHON=python3 scripts/bench_generate.sh --model /tmp/sd15-lcm --size 512 --batch $b --iterations 5 --device cuda --dtype float16
   done
+  echo "== LCM distillation, SD1.5-architecture teacher (random weights), 512px, batch 12, fp16, gradient checkpointing on/off: Swift vs Python reference"; LCM=$LCM SWIFT_LCM_PYTHON=python3 scripts/gpu_distill_bench.sh
 } 2>&1 | tee "$OUT/gpu_check.log"
