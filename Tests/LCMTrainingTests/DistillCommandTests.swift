@@ -86,10 +86,22 @@ struct DistillCommandTests {
   /// UNets equal an uninterrupted run's; diffusers loads them and generates with LCMScheduler the
   /// images `lcm generate` makes from them; validation grids and TensorBoard images are written.
   @Test func stopBySignalResumeValidationAndDiffusersLoadsTheOutput() throws {
+    // WebDataset shards made from the image folder with tar (each sample's .png and .txt together)
     let images = try imageFolder()
     let out = NSTemporaryDirectory() + "distill-e2e-\(UInt32.random(in: 0...UInt32.max))"
+    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+    for (shard, keys) in [(0, 0..<3), (1, 3..<6)] {
+      let tar = Process()
+      tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
+      tar.currentDirectoryURL = URL(fileURLWithPath: images)
+      tar.arguments = ["cf", "\(out)/shard-\(shard).tar"] + keys.flatMap { ["\($0).png", "\($0).txt"] }
+      try tar.run()
+      tar.waitUntilExit()
+      #expect(tar.terminationStatus == 0)
+    }
     let teacher = "\(repoRoot)/Tests/Fixtures/pipeline/base"
-    let common = ["distill", "--pretrained_teacher_model", teacher, "--train_data_dir", images, "--resolution", "16",
+    let common = ["distill", "--pretrained_teacher_model", teacher, "--train_shards_path_or_url", out + "/shard-{0..1}.tar",
+                  "--dataloader_num_workers", "1", "--resolution", "16",
                   "--train_batch_size", "2", "--unet_time_cond_proj_dim", "8", "--lr_warmup_steps", "0", "--learning_rate", "1e-3",
                   "--checkpointing_steps", "10", "--validation_steps", "15", "--validation_prompts", "a red house", "a cat",
                   "--max_train_steps", "30", "--seed", "4"]

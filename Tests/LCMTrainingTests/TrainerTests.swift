@@ -43,6 +43,21 @@ struct TrainerTests {
     #expect(moved > 0 && emaMoved > 0 && emaMoved < moved, "student moved \(moved), EMA target \(emaMoved)")
   }
 
+  /// A run that diverges stops at the first non-finite loss, naming the step (no fp16 scaler).
+  @Test func nonFiniteLossStopsTheRun() throws {
+    var c = LCDTrainingConfig(teacher: "\(repoRoot)/Tests/Fixtures/pipeline/base")
+    (c.unetTimeCondProjDim, c.lrWarmupSteps, c.seed, c.learningRate) = (8, 0, 5, 1e30)
+    let t = try LCDTrainer(config: c, logger: Logger(label: "test"))
+    var failure = ""
+    for i in 0..<5 {
+      do { _ = try t.step(batch(UInt64(i))) } catch {
+        failure = "\(error)"
+        break
+      }
+    }
+    #expect(failure.contains("step \(t.globalStep + 1)") && failure.contains("not finite"), "\(failure)")
+  }
+
   @Test func teacherWithoutUNetIsAnError() throws {
     var c = LCDTrainingConfig(teacher: "\(repoRoot)/Tests/Fixtures/unet/sd1")
     c.maxTrainSteps = 1
