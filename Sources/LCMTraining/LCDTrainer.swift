@@ -65,7 +65,10 @@ public final class LCDTrainer {
   /// Optimizer steps taken (global steps minus fp16 skips): the LR schedule's position.
   public private(set) var stepsTaken = 0
   let logger: Logger
+  /// Draws on the training device (VAE posterior sample, solver indices, noise, cond_proj init).
   public let generator: Generator
+  /// Draws on the CPU (w, empty-prompt drops); the same generator when training on the CPU.
+  public let hostGenerator: Generator
   /// fp16 runs: dynamic loss scaling (torch.amp.GradScaler defaults).
   public internal(set) var scaler: GradScaler?
   public let pipelineFolder: DiffusersPipelineFolder
@@ -76,8 +79,9 @@ public final class LCDTrainer {
   public init(config c: LCDTrainingConfig, logger: Logger) throws {
     config = c
     self.logger = logger
-    let generator = try Generator(seed: c.seed)
+    let generator = try Generator(device: c.device, seed: c.seed)
     self.generator = generator
+    hostGenerator = c.device.kind == .cpu ? generator : try Generator(seed: c.seed &+ 1)
     let pipe = try DiffusersPipelineFolder(c.teacher, revision: c.revision)
     pipelineFolder = pipe
     let wd = c.mixedPrecision ?? .float32
@@ -120,7 +124,7 @@ public final class LCDTrainer {
       teacher: teacher, student: student, target: target, noiseScheduler: scheduler, config: lcdConfig, device: c.device)
     optimizer = try AdamW(
       studentStore.trainableParameters, lr: c.learningRate, betas: (c.adamBeta1, c.adamBeta2), eps: c.adamEpsilon,
-      weightDecay: c.adamWeightDecay)
+      weightDecay: c.adamWeightDecay, fused: c.device.kind == .cuda)
     schedule = try LRSchedule(name: c.lrScheduler, warmupSteps: c.lrWarmupSteps, trainingSteps: c.maxTrainSteps, baseLR: c.learningRate)
     try optimizer.setLR(try schedule.learningRate(step: 0))
     scaler = c.mixedPrecision == .float16 ? GradScaler() : nil
@@ -148,14 +152,21 @@ public final class LCDTrainer {
   /// clipping, AdamW, the LR schedule and the EMA update run once (accelerate's sync step).
   /// The reported loss is the last micro-batch's, as the script logs it.
   public func step(_ batches: [TrainingBatch]) throws -> StepResult {
-    var loss = 0.0
-    for batch in batches { loss = try backward(batch, scale: 1 / Double(batches.count)) }
+    var lastLoss: Tensor?
+    for batch in batches { lastLoss = try backward(batch, scale: 1 / Double(batches.count)) }
     let params = lcd.student.store.trainableParameters.map(\.tensor)
     let lossScale = scaler?.scale
     // as accelerate: unscale before clipping; a step with inf/NaN gradients is skipped and does
     // not advance the LR schedule, but still counts as a step (EMA, global step)
     let foundInf = try scaler?.unscale(params) ?? false
-    let norm = try clipGradNorm_(params, maxNorm: config.maxGradNorm).item()
+    let normTensor = try clipGradNorm_(params, maxNorm: config.maxGradNorm)
+    // one host sync per step, once backward and clipping are queued
+    let values = try Tensor.stack([lastLoss!.to(.float64), normTensor.to(.float64)]).toArray(Double.self)
+    let (loss, norm) = (values[0], values[1])
+    // fp16: a non-finite loss gives non-finite gradients and the scaler skips the step
+    guard loss.isFinite || scaler != nil else {
+      throw ConfigError("step \(globalStep + 1)", "the loss is \(loss) (not finite); lower --learning_rate or check the data")
+    }
     let lr = optimizer.lr
     if !foundInf {
       try optimizer.step()
@@ -169,8 +180,8 @@ public final class LCDTrainer {
     return StepResult(step: globalStep, loss: loss, gradNorm: norm, lr: lr, skipped: foundInf, lossScale: lossScale)
   }
 
-  /// Forward and backward of one micro-batch; returns its (unscaled) loss.
-  func backward(_ batch: TrainingBatch, scale: Double) throws -> Double {
+  /// Forward and backward of one micro-batch; returns its (unscaled) loss, still on the device.
+  func backward(_ batch: TrainingBatch, scale: Double) throws -> Tensor {
     let b = batch.captions.count, r = batch.resolution
     let pixels = try Tensor(batch.pixels, shape: [b, 3, r, r], device: config.device).to(vae.store.dtype)
     let (latents, prompt) = try Torch.noGrad { () throws -> (Tensor, Tensor) in
@@ -179,23 +190,18 @@ public final class LCDTrainer {
       return (latents, try encode(try dropCaptions(batch.captions)))
     }
     if uncondCache?.0 != b { uncondCache = (b, try encode(Array(repeating: "", count: b))) }
-    let randomness = try lcd.draw(latents: latents, generator: generator)
+    let randomness = try lcd.draw(latents: latents, generator: generator, hostGenerator: hostGenerator)
     let out = try lcd.loss(latents: latents, promptEmbeds: prompt, uncondPromptEmbeds: uncondCache!.1, randomness: randomness)
-    let loss = try out.loss.item()
-    // fp16: a non-finite loss gives non-finite gradients and the scaler skips the step
-    guard loss.isFinite || scaler != nil else {
-      throw ConfigError("step \(globalStep + 1)", "the loss is \(loss) (not finite); lower --learning_rate or check the data")
-    }
     var scaled = scale == 1 ? out.loss : try out.loss * scale
     if let scaler { scaled = try scaler.scaled(scaled) }
     try scaled.backward()
-    return loss
+    return try out.loss.detach()
   }
 
   /// --proportion_empty_prompts: each caption becomes "" with that probability (seeded draws).
   func dropCaptions(_ captions: [String]) throws -> [String] {
     guard config.proportionEmptyPrompts > 0 else { return captions }
-    let u = try Tensor.rand([captions.count], dtype: .float64, generator: generator).toArray(Double.self)
+    let u = try Tensor.rand([captions.count], dtype: .float64, generator: hostGenerator).toArray(Double.self)
     return zip(captions, u).map { $1 < config.proportionEmptyPrompts ? "" : $0 }
   }
 
@@ -221,7 +227,8 @@ extension LCDTrainer {
     try lcd.student.save(folder: "\(tmp)/unet")
     try lcd.target.save(folder: "\(tmp)/unet_target")
     try writeSafeTensors(try optimizer.stateDict(), to: "\(tmp)/optimizer.safetensors")
-    try writeSafeTensors([("generator", try generator.state())], to: "\(tmp)/random_states.safetensors")
+    try writeSafeTensors(
+      [("generator", try generator.state()), ("host_generator", try hostGenerator.state())], to: "\(tmp)/random_states.safetensors")
     var state: [String: Any] = ["global_step": globalStep, "optimizer_steps": stepsTaken, "lr": optimizer.lr]
     if let scaler { state["scaler"] = scaler.state }
     try JSONSerialization.data(withJSONObject: state, options: [.sortedKeys]).write(to: URL(fileURLWithPath: "\(tmp)/trainer_state.json"))
@@ -241,6 +248,7 @@ extension LCDTrainer {
     try optimizer.loadStateDict(Dictionary(uniqueKeysWithValues: try opt.keys.map { ($0, try Tensor.load($0, from: opt)) }))
     let rng = try openSafeTensorsFile("\(dir)/random_states.safetensors")
     try generator.setState(try Tensor.load("generator", from: rng))
+    if hostGenerator !== generator { try hostGenerator.setState(try Tensor.load("host_generator", from: rng)) }
     guard let data = FileManager.default.contents(atPath: "\(dir)/trainer_state.json"),
       let state = try JSONSerialization.jsonObject(with: data) as? [String: Any], let step = state["global_step"] as? Int
     else { throw ConfigError("\(dir)/trainer_state.json", "missing or malformed") }
