@@ -140,15 +140,19 @@ public final class PipeSource: ByteSource {
       if n > 0 { return n }
       if n < 0 && errno == EINTR { continue }
       if n < 0 { throw DataError.shard(fault: .pipeFailed, shard: shard, message: "read failed: \(String(cString: strerror(errno)))") }
-      try close()  // end of output: the exit status decides whether the shard was complete
+      try finish(atEndOfOutput: true)  // the exit status decides whether the shard was complete
       return 0
     }
   }
 
-  public func close() throws(DataError) {
+  public func close() throws(DataError) { try finish(atEndOfOutput: false) }
+
+  func finish(atEndOfOutput: Bool) throws(DataError) {
     guard !finished else { return }
     finished = true
-    if process.isRunning {
+    // after end of output the command is exiting (it may not be reaped yet: isRunning can still
+    // be true), so wait for its status rather than taking it for an early stop
+    if !atEndOfOutput && process.isRunning {
       // Stopped early: the reader is done, so the command's SIGPIPE/SIGTERM is expected.
       // SIGKILL, not terminate(): a command started from a worker thread can inherit a signal
       // mask that blocks SIGTERM and SIGPIPE, and would then never exit.
