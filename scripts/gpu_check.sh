@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # GPU check of the foundation issue, run on the device machine (no Swift toolchain there):
-#   here:   scripts/gpu_check.sh --prepare   (static release build into .device/, gitignored)
-#   there:  bash scripts/gpu_check.sh        (with .device carried)
+#   here:   scripts/gpu_check.sh --prepare   (into .device/ and .whl/, both gitignored)
+#   there:  bash scripts/gpu_check.sh        (run with carry [".device", ".whl"])
+# --prepare: a static-stdlib release build, stripped and gzipped (the carry limit is 64 MiB), the
+# Debian image libraries it links (libturbojpeg, libpng, libwebp, zlib) and the Python wheels the
+# device image lacks for the reference side (diffusers, webdataset, braceexpand).
 # Shows the GPU in `lcm doctor`, runs the fp32 op parity cases on CUDA within 1e-4, a bf16
 # autocast training step, an 8192³ bf16 matmul from Swift and from Python, and the SD1.5 UNet
 # forward+backward (batch 12, 64×64 latents, fp16 autocast) beside diffusers with the same weights,
@@ -11,17 +14,30 @@ cd "$(dirname "$0")/.."
 
 if [ "${1:-}" = "--prepare" ]; then
   swift build -c release --product lcm --static-swift-stdlib
-  mkdir -p .device
-  cp .build/release/lcm .device/lcm
-  echo "prepared .device/lcm ($(du -h .device/lcm | cut -f1)); carry .device"
+  rm -rf .device .whl
+  mkdir -p .device/lib .whl
+  strip -o .device/lcm.tmp .build/release/lcm
+  gzip -9 -c .device/lcm.tmp > .device/lcm.gz && rm .device/lcm.tmp
+  for lib in libturbojpeg.so.0 libpng16.so.16 libwebp.so.7 libz.so.1; do
+    cp -L "$(ldd .build/release/lcm | awk -v l="$lib" '$1 == l { print $3 }')" .device/lib/
+  done
+  PYTHON="${SWIFT_LCM_PYTHON:-${SWIFT_LCM_CACHE:-$HOME/.cache/swift-lcm}/py/bin/python}"
+  "$PYTHON" -m pip download -q --no-deps -d .whl diffusers==0.42.1 webdataset==0.2.86 braceexpand==0.1.7
+  echo "prepared .device ($(du -sh .device | cut -f1)) and .whl ($(du -sh .whl | cut -f1)); carry both"
   exit 0
 fi
 
 OUT="${OUT:-/tmp/gpu-check}"
 mkdir -p "$OUT"
 torch_lib=$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
-export LD_LIBRARY_PATH="$torch_lib:${LD_LIBRARY_PATH:-}"
-LCM=.device/lcm
+export LD_LIBRARY_PATH="$torch_lib:$(pwd)/.device/lib:${LD_LIBRARY_PATH:-}"
+LCM=/tmp/lcm-device
+gunzip -c .device/lcm.gz > "$LCM" && chmod +x "$LCM"
+# the reference side's packages missing from the device image, from the carried wheels
+if ! python3 -c 'import diffusers, webdataset' 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --target /tmp/lcm-wheels .whl/*.whl
+  export PYTHONPATH="/tmp/lcm-wheels${PYTHONPATH:+:$PYTHONPATH}"
+fi
 {
   echo "== lcm doctor"; $LCM doctor
   echo "== selftest + op parity on cuda"

@@ -15,7 +15,7 @@ say() { echo "setup: $*"; }
 die() { echo "setup: error: $*" >&2; exit 1; }
 
 # 1. Debian packages ------------------------------------------------------------------------------
-packages=(g++ libstdc++-12-dev pkg-config libturbojpeg0-dev libpng-dev libwebp-dev)
+packages=(g++ libstdc++-12-dev pkg-config libturbojpeg0-dev libpng-dev libwebp-dev curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
