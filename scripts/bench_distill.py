@@ -44,6 +44,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lcd_reference import (DDIMSolver, append_dims, get_predicted_noise, get_predicted_original_sample,  # noqa: E402
+                           guidance_scale_embedding, scalings_for_boundary_conditions, update_ema)
+
 # Flags of `lcm distill` / the script that do not change the training step; accepted so that the
 # same extra arguments can go to both sides of the benchmark.
 IGNORED_WITH_VALUE = ["--output_dir", "--checkpointing_steps", "--checkpoints_total_limit", "--validation_steps",
@@ -98,86 +102,6 @@ def parse_args(argv=None):
 
 # ---------------------------------------------------------------- the script's maths (§2)
 
-def extract_into_tensor(a, t, x_shape):
-    """a[t] reshaped to (B, 1, 1, 1) for broadcasting over x."""
-    return a.gather(-1, t).reshape(t.shape[0], *([1] * (len(x_shape) - 1)))
-
-
-def append_dims(x, target_dims):
-    return x[(...,) + (None,) * (target_dims - x.ndim)]
-
-
-def scalings_for_boundary_conditions(timestep, sigma_data=0.5, timestep_scaling=10.0):
-    """c_skip, c_out of the LCM boundary condition on the (integer) timestep times the scaling."""
-    t = timestep * timestep_scaling
-    c_skip = sigma_data ** 2 / (t ** 2 + sigma_data ** 2)
-    c_out = t / (t ** 2 + sigma_data ** 2) ** 0.5
-    return c_skip, c_out
-
-
-def predicted_x0(output, timesteps, sample, prediction_type, alphas, sigmas):
-    a = extract_into_tensor(alphas, timesteps, sample.shape)
-    s = extract_into_tensor(sigmas, timesteps, sample.shape)
-    if prediction_type == "epsilon":
-        return (sample - s * output) / a
-    if prediction_type == "sample":
-        return output
-    if prediction_type == "v_prediction":
-        return a * sample - s * output
-    raise ValueError(f"unsupported prediction_type {prediction_type}")
-
-
-def predicted_noise(output, timesteps, sample, prediction_type, alphas, sigmas):
-    a = extract_into_tensor(alphas, timesteps, sample.shape)
-    s = extract_into_tensor(sigmas, timesteps, sample.shape)
-    if prediction_type == "epsilon":
-        return output
-    if prediction_type == "sample":
-        return (sample - a * output) / s
-    if prediction_type == "v_prediction":
-        return a * output + s * sample
-    raise ValueError(f"unsupported prediction_type {prediction_type}")
-
-
-def guidance_scale_embedding(w, embedding_dim, dtype=torch.float32):
-    """sin/cos embedding of 1000·w (half_dim − 1 in the denominator, sin first), fp32 math."""
-    assert w.ndim == 1
-    half = embedding_dim // 2
-    freqs = torch.exp(torch.arange(half, dtype=dtype) * -(torch.log(torch.tensor(10000.0)) / (half - 1)))
-    args = (w * 1000.0).to(dtype)[:, None] * freqs[None, :]
-    emb = torch.cat([torch.sin(args), torch.cos(args)], dim=1)
-    if embedding_dim % 2 == 1:
-        emb = F.pad(emb, (0, 1))
-    return emb
-
-
-class DDIMSolver:
-    """The script's DDIM solver: timesteps round(k·T/N) − 1 and the previous ᾱ as float64."""
-
-    def __init__(self, alphas_cumprod, timesteps=1000, ddim_timesteps=50):
-        ratio = timesteps // ddim_timesteps
-        steps = (np.arange(1, ddim_timesteps + 1) * ratio).round().astype(np.int64) - 1
-        # a list mixing one numpy float32 and python floats -> float64, as the script builds it
-        prev = np.asarray([alphas_cumprod[0]] + alphas_cumprod[steps[:-1]].tolist())
-        self.ddim_timesteps = torch.from_numpy(steps).long()
-        self.ddim_alpha_cumprods_prev = torch.from_numpy(prev)
-
-    def to(self, device):
-        self.ddim_timesteps = self.ddim_timesteps.to(device)
-        self.ddim_alpha_cumprods_prev = self.ddim_alpha_cumprods_prev.to(device)
-        return self
-
-    def ddim_step(self, x0, eps, index):
-        a = extract_into_tensor(self.ddim_alpha_cumprods_prev, index, x0.shape)
-        return a.sqrt() * x0 + (1.0 - a).sqrt() * eps
-
-
-@torch.no_grad()
-def update_ema(target_params, source_params, rate):
-    for t, s in zip(target_params, source_params):
-        t.detach().mul_(rate).add_(s, alpha=1 - rate)
-
-
 def autocast(device, dtype):
     return torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
 
@@ -211,17 +135,17 @@ def lcd_losses(m, latents, prompt_embeds, uncond_prompt_embeds, noise_fn, index_
         noise_pred = m["unet"](noisy, start_t, timestep_cond=w_embedding,
                                encoder_hidden_states=prompt_embeds.float(), added_cond_kwargs={}).sample
     noise_pred = noise_pred.float()
-    model_pred = c_skip_start * noisy + c_out_start * predicted_x0(noise_pred, start_t, noisy, pt, alphas, sigmas)
+    model_pred = c_skip_start * noisy + c_out_start * get_predicted_original_sample(noise_pred, start_t, noisy, pt, alphas, sigmas)
 
     with torch.no_grad():
         with autocast(device, wd):
             teacher = m["teacher_unet"]
             cond = teacher(noisy.to(wd), start_t, encoder_hidden_states=prompt_embeds.to(wd)).sample
-            cond_x0 = predicted_x0(cond, start_t, noisy, pt, alphas, sigmas)
-            cond_eps = predicted_noise(cond, start_t, noisy, pt, alphas, sigmas)
+            cond_x0 = get_predicted_original_sample(cond, start_t, noisy, pt, alphas, sigmas)
+            cond_eps = get_predicted_noise(cond, start_t, noisy, pt, alphas, sigmas)
             uncond = teacher(noisy.to(wd), start_t, encoder_hidden_states=uncond_prompt_embeds.to(wd)).sample
-            uncond_x0 = predicted_x0(uncond, start_t, noisy, pt, alphas, sigmas)
-            uncond_eps = predicted_noise(uncond, start_t, noisy, pt, alphas, sigmas)
+            uncond_x0 = get_predicted_original_sample(uncond, start_t, noisy, pt, alphas, sigmas)
+            uncond_eps = get_predicted_noise(uncond, start_t, noisy, pt, alphas, sigmas)
             x0 = cond_x0 + w * (cond_x0 - uncond_x0)
             eps = cond_eps + w * (cond_eps - uncond_eps)
             x_prev = solver.ddim_step(x0, eps, index)  # float64
@@ -229,7 +153,7 @@ def lcd_losses(m, latents, prompt_embeds, uncond_prompt_embeds, noise_fn, index_
         with autocast(device, wd):
             target_pred = m["target_unet"](x_prev.float(), t, timestep_cond=w_embedding,
                                            encoder_hidden_states=prompt_embeds.float()).sample
-        target = c_skip * x_prev + c_out * predicted_x0(target_pred, t, x_prev, pt, alphas, sigmas)
+        target = c_skip * x_prev + c_out * get_predicted_original_sample(target_pred, t, x_prev, pt, alphas, sigmas)
 
     if m["loss_type"] == "l2":
         loss = F.mse_loss(model_pred.float(), target.float(), reduction="mean")
