@@ -56,7 +56,9 @@ def get_predicted_original_sample(model_output, timesteps, sample, prediction_ty
         return (sample - sigmas * model_output) / alphas
     if prediction_type == "sample":
         return model_output
-    return alphas * sample - sigmas * model_output
+    if prediction_type == "v_prediction":
+        return alphas * sample - sigmas * model_output
+    raise ValueError(prediction_type)
 
 
 def get_predicted_noise(model_output, timesteps, sample, prediction_type, alphas, sigmas):
@@ -66,10 +68,13 @@ def get_predicted_noise(model_output, timesteps, sample, prediction_type, alphas
         return model_output
     if prediction_type == "sample":
         return (sample - alphas * model_output) / sigmas
-    return alphas * model_output + sigmas * sample
+    if prediction_type == "v_prediction":
+        return alphas * model_output + sigmas * sample
+    raise ValueError(prediction_type)
 
 
 def guidance_scale_embedding(w, embedding_dim=512, dtype=torch.float32):
+    assert len(w.shape) == 1
     w = w * 1000.0
     half_dim = embedding_dim // 2
     emb = torch.log(torch.tensor(10000.0)) / (half_dim - 1)
