@@ -33,7 +33,7 @@ public struct ShardOpener: Sendable {
   public var http: @Sendable (_ url: String) throws(DataError) -> any ByteSource
 
   public init(http: @escaping @Sendable (_ url: String) throws(DataError) -> any ByteSource = { url throws(DataError) in
-    try HTTPSource(url: url)
+    try HTTPSource.open(url: url)
   }) {
     self.http = http
   }
@@ -108,10 +108,18 @@ public final class PipeSource: ByteSource {
   let stdout: FileHandle
   let stderrPath: String
   let shard: String
+  let fault: DataFault
+  let statusHint: @Sendable (Int32) -> String?
   var finished = false
 
-  public init(command: String, shard: String) throws(DataError) {
+  /// `fault`: how a failed command is counted (`pipeFailed`, or `httpError` for curl);
+  /// `statusHint` names what an exit status means.
+  public init(
+    command: String, shard: String, fault: DataFault = .pipeFailed, statusHint: @escaping @Sendable (Int32) -> String? = { _ in nil }
+  ) throws(DataError) {
     self.shard = shard
+    self.fault = fault
+    self.statusHint = statusHint
     stderrPath = FileManager.default.temporaryDirectory.path + "/lcm-pipe-\(UUID().uuidString).err"
     let pipe = Pipe()
     stdout = pipe.fileHandleForReading
@@ -125,7 +133,7 @@ public final class PipeSource: ByteSource {
       try process.run()
     } catch {
       try? FileManager.default.removeItem(atPath: stderrPath)
-      throw DataError.shard(fault: .pipeFailed, shard: shard, message: "cannot start the command: \(error)")
+      throw DataError.shard(fault: fault, shard: shard, message: "cannot start the command: \(error)")
     }
   }
 
@@ -139,7 +147,7 @@ public final class PipeSource: ByteSource {
       let n = Glibc.read(stdout.fileDescriptor, buffer.baseAddress, buffer.count)
       if n > 0 { return n }
       if n < 0 && errno == EINTR { continue }
-      if n < 0 { throw DataError.shard(fault: .pipeFailed, shard: shard, message: "read failed: \(String(cString: strerror(errno)))") }
+      if n < 0 { throw DataError.shard(fault: fault, shard: shard, message: "read failed: \(String(cString: strerror(errno)))") }
       try finish(atEndOfOutput: true)  // the exit status decides whether the shard was complete
       return 0
     }
@@ -166,6 +174,7 @@ public final class PipeSource: ByteSource {
     guard status != 0, status != 141 else { return }
     let err = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
     let tail = err.split(whereSeparator: \.isNewline).suffix(3).joined(separator: " | ")
-    throw DataError.shard(fault: .pipeFailed, shard: shard, message: "command exited with status \(status)\(tail.isEmpty ? "" : ": \(tail)")")
+    let hint = statusHint(status).map { " (\($0))" } ?? ""
+    throw DataError.shard(fault: fault, shard: shard, message: "command exited with status \(status)\(hint)\(tail.isEmpty ? "" : ": \(tail)")")
   }
 }

@@ -145,7 +145,7 @@ func take(_ p: DataPipeline, _ n: Int) throws -> [Batch] { try (0..<n).map { _ i
     let base = "http://127.0.0.1:\(port)"
     var up = false
     for _ in 0..<100 where !up {
-      if let source = try? HTTPSource(url: base + "/s-00000.tar") {
+      if let source = try? HTTPSource.open(url: base + "/s-00000.tar") {
         var byte = [UInt8](repeating: 0, count: 1)
         up = (try? byte.withUnsafeMutableBytes { try source.read(into: $0) }) == 1
         try? source.close()
