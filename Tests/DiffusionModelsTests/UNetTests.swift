@@ -1,3 +1,4 @@
+@_exported import TestSupport
 import Foundation
 import SafeTensors
 import Testing
@@ -6,11 +7,6 @@ import TorchNN
 
 @testable import DiffusionModels
 
-let repoRoot: String = {
-  var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-  parts.removeLast(3)
-  return parts.joined(separator: "/")
-}()
 let unetFixtures = "\(repoRoot)/Tests/Fixtures/unet"
 
 func maxAbsDiff(_ a: Tensor, _ b: Tensor) throws -> Double {

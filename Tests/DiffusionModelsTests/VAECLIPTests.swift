@@ -80,17 +80,7 @@ struct SaveTests {
     try clip.save(folder: "\(dir)/text_encoder")
     let vae = try AutoencoderKL.load(folder: "\(repoRoot)/Tests/Fixtures/vae/vae_legacy")
     try vae.save(folder: "\(dir)/vae")
-    let python = ProcessInfo.processInfo.environment["SWIFT_LCM_PYTHON"]
-      ?? "\(NSHomeDirectory())/.cache/swift-lcm/py/bin/python"
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: python)
-    p.arguments = ["\(repoRoot)/scripts/fixtures/check_saved_models.py", dir, repoRoot + "/Tests/Fixtures"]
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    #expect(p.terminationStatus == 0, "\(output)")
+    let r = try runCommand(pythonPath, ["\(repoRoot)/scripts/fixtures/check_saved_models.py", dir, repoRoot + "/Tests/Fixtures"])
+    #expect(r.status == 0, "\(r.output)")
   }
 }

@@ -9,16 +9,8 @@ import TorchNN
 @Suite("lcm generate")
 struct GenerateCommandTests {
   func lcm(_ args: [String]) throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "\(repoRoot)/.build/debug/lcm")
-    p.arguments = args
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    return (p.terminationStatus, out)
+    let r = try runLCM(args)
+    return (r.status, r.output)
   }
 
   @Test func writesDiffusersImagesWithMetadata() throws {

@@ -1,3 +1,4 @@
+@_exported import TestSupport
 import Foundation
 import ImageCodecs
 import SafeTensors
@@ -7,11 +8,6 @@ import TorchNN
 
 @testable import LCMPipeline
 
-let repoRoot: String = {
-  var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-  parts.removeLast(3)
-  return parts.joined(separator: "/")
-}()
 let pipelines = "\(repoRoot)/Tests/Fixtures/pipeline"
 
 // Expected images: scripts/fixtures/make_pipeline_fixtures.py — diffusers' pipelines on the CPU with

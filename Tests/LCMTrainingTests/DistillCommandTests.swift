@@ -8,16 +8,8 @@ import Torch
 @Suite("lcm distill", .serialized)
 struct DistillCommandTests {
   func lcm(_ args: [String]) throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "\(repoRoot)/.build/debug/lcm")
-    p.arguments = args
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    return (p.terminationStatus, out)
+    let r = try runLCM(args)
+    return (r.status, r.output)
   }
 
   func imageFolder() throws -> String {
@@ -51,15 +43,7 @@ struct DistillCommandTests {
     #expect(losses(straight.output).count == 4)
     #expect(losses(straight.output) == losses(part.output) + losses(rest.output))
     // TensorBoard (read by the tensorboard package) has the same losses; the run config is saved
-    let python = ProcessInfo.processInfo.environment["SWIFT_LCM_PYTHON"] ?? "\(NSHomeDirectory())/.cache/swift-lcm/py/bin/python"
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: python)
-    p.arguments = ["\(repoRoot)/scripts/fixtures/read_tensorboard.py", out + "/a/logs/text2image-fine-tune"]
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
+    let data = try python(["\(repoRoot)/scripts/fixtures/read_tensorboard.py", out + "/a/logs/text2image-fine-tune"])
     let scalars = try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["scalars"] as? [String: [[Double]]])
     #expect(scalars["loss"]?.map { Float($0[1]) } == losses(straight.output).map { Float($0)! })
     #expect(Set(scalars.keys).isSuperset(of: ["loss", "lr", "grad_norm", "samples_per_second", "skipped_samples"]))
@@ -69,18 +53,7 @@ struct DistillCommandTests {
     }
   }
 
-  func python(_ args: [String]) throws -> Data {
-    let python = ProcessInfo.processInfo.environment["SWIFT_LCM_PYTHON"] ?? "\(NSHomeDirectory())/.cache/swift-lcm/py/bin/python"
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: python)
-    p.arguments = args
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return data
-  }
+  func python(_ args: [String]) throws -> Data { try runCommand(pythonPath, args).stdout }
 
   /// 30 steps with checkpoints and validation, stopped by SIGTERM part way and resumed: the final
   /// UNets equal an uninterrupted run's; diffusers loads them and generates with LCMScheduler the
@@ -91,13 +64,8 @@ struct DistillCommandTests {
     let out = NSTemporaryDirectory() + "distill-e2e-\(UInt32.random(in: 0...UInt32.max))"
     try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
     for (shard, keys) in [(0, 0..<3), (1, 3..<6)] {
-      let tar = Process()
-      tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
-      tar.currentDirectoryURL = URL(fileURLWithPath: images)
-      tar.arguments = ["cf", "\(out)/shard-\(shard).tar"] + keys.flatMap { ["\($0).png", "\($0).txt"] }
-      try tar.run()
-      tar.waitUntilExit()
-      #expect(tar.terminationStatus == 0)
+      let tar = try runCommand("/usr/bin/tar", ["cf", "\(out)/shard-\(shard).tar"] + keys.flatMap { ["\($0).png", "\($0).txt"] }, in: images)
+      #expect(tar.status == 0, "\(tar.output)")
     }
     let teacher = "\(repoRoot)/Tests/Fixtures/pipeline/base"
     let common = ["distill", "--pretrained_teacher_model", teacher, "--train_shards_path_or_url", out + "/shard-{0..1}.tar",

@@ -1,3 +1,4 @@
+@_exported import TestSupport
 import Foundation
 import SafeTensors
 import Schedulers
@@ -8,11 +9,6 @@ import TorchNN
 @testable import DiffusionModels
 @testable import LCMTraining
 
-let repoRoot: String = {
-  var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-  parts.removeLast(3)
-  return parts.joined(separator: "/")
-}()
 
 // Expected values: scripts/fixtures/make_lcd_step_fixtures.py — one step of
 // train_lcm_distill_sd_wds.py's maths (fp32, CPU) on the tiny SD1-like teacher, with the random

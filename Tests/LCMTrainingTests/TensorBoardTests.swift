@@ -23,16 +23,9 @@ struct TensorBoardTests {
     let image = RGBImage.grid((0..<3).map { i in RGBImage(width: 5, height: 4, pixels: .init(repeating: UInt8(40 * i), count: 60)) }, columns: 3)
     try writer.image("validation/target/a cat", png: try image.pngData(), width: image.width, height: image.height, step: 7)
     try writer.flush()
-    let python = ProcessInfo.processInfo.environment["SWIFT_LCM_PYTHON"] ?? "\(NSHomeDirectory())/.cache/swift-lcm/py/bin/python"
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: python)
-    p.arguments = ["\(repoRoot)/scripts/fixtures/read_tensorboard.py", dir]
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    #expect(p.terminationStatus == 0)
+    let r = try runCommand(pythonPath, ["\(repoRoot)/scripts/fixtures/read_tensorboard.py", dir])
+    #expect(r.status == 0, "\(r.output)")
+    let data = r.stdout
     let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     let scalars = try #require(json["scalars"] as? [String: [[Double]]])
     let images = try #require(json["images"] as? [String: [[Int]]])

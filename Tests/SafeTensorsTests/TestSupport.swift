@@ -1,69 +1,12 @@
 import Foundation
+@_exported import TestSupport
 import SafeTensors
 import Testing
-
-/// A fresh directory under the system temp folder, removed when released.
-final class TempDir {
-  let path: String
-
-  init() throws {
-    let template = FileManager.default.temporaryDirectory.path + "/safetensors-tests-XXXXXX"
-    var bytes = Array(template.utf8CString)
-    guard let made = mkdtemp(&bytes) else { throw CocoaError(.fileWriteUnknown) }
-    path = String(cString: made)
-  }
-
-  deinit { try? FileManager.default.removeItem(atPath: path) }
-
-  func file(_ name: String) -> String { path + "/" + name }
-
-  /// Writes raw bytes (no validation) and returns the path.
-  @discardableResult
-  func write(_ name: String, _ bytes: [UInt8]) throws -> String {
-    let full = file(name)
-    try Data(bytes).write(to: URL(fileURLWithPath: full))
-    return full
-  }
-}
-
-/// The repository root, found from this file's location (Tests/SafeTensorsTests/…).
-let repoRoot = URL(fileURLWithPath: #filePath)
-  .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-
-/// The Python with `safetensors` + `torch`: $SWIFT_LCM_PYTHON, else the one scripts/setup.sh makes.
-let pythonPath: String =
-  ProcessInfo.processInfo.environment["SWIFT_LCM_PYTHON"]
-  ?? (NSHomeDirectory() + "/.cache/swift-lcm/py/bin/python")
-
-struct PythonFailure: Error, CustomStringConvertible {
-  var description: String
-}
 
 /// Runs scripts/fixtures/safetensors_roundtrip.py; returns stdout, throws with stderr on failure.
 /// A missing interpreter is a test failure, not a skip: interop is a requirement.
 func runRoundTripScript(_ arguments: [String]) throws -> Data {
-  try #require(
-    FileManager.default.isExecutableFile(atPath: pythonPath),
-    "Python not found at \(pythonPath): set SWIFT_LCM_PYTHON to a python with safetensors and torch (or run scripts/setup.sh)"
-  )
-  let script = repoRoot + "/scripts/fixtures/safetensors_roundtrip.py"
-  let process = Process()
-  process.executableURL = URL(fileURLWithPath: pythonPath)
-  process.arguments = [script] + arguments
-  let stdout = Pipe()
-  let stderrFile = FileManager.default.temporaryDirectory.appendingPathComponent("st-py-\(UUID().uuidString).log")
-  _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
-  defer { try? FileManager.default.removeItem(at: stderrFile) }
-  process.standardOutput = stdout
-  process.standardError = try FileHandle(forWritingTo: stderrFile)
-  try process.run()
-  let output = stdout.fileHandleForReading.readDataToEndOfFile()  // before wait: no pipe deadlock
-  process.waitUntilExit()
-  guard process.terminationStatus == 0 else {
-    let errors = (try? String(contentsOf: stderrFile, encoding: .utf8)) ?? ""
-    throw PythonFailure(description: "\(script) \(arguments.joined(separator: " ")) exited \(process.terminationStatus):\n\(errors)")
-  }
-  return output
+  try runScript("scripts/fixtures/safetensors_roundtrip.py", arguments)
 }
 
 // MARK: - Element values

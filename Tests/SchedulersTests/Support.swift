@@ -1,14 +1,10 @@
+@_exported import TestSupport
 import Foundation
 import Schedulers
 import Torch
 
 // Expected values: scripts/fixtures/make_scheduler_fixtures.py (diffusers 0.42.1, torch 2.11.0).
 
-let repoRoot: String = {
-  var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-  parts.removeLast(3)  // Tests/SchedulersTests/Support.swift
-  return parts.joined(separator: "/")
-}()
 let fixtureDir = "\(repoRoot)/Tests/Fixtures/schedulers"
 
 /// The fixture configs, each a scheduler_config.json folder.

@@ -1,13 +1,9 @@
+@_exported import TestSupport
 import SafeTensors
 import Testing
 import Torch
 import TorchNN
 
-let repoRoot: String = {
-  var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-  parts.removeLast(3)  // Tests/TorchNNTests/Support.swift
-  return parts.joined(separator: "/")
-}()
 
 /// Fixtures made by scripts/fixtures/make_op_fixtures.py (torch 2.11.0).
 let layerFixture = try! SafeTensorsFile(path: "\(repoRoot)/Tests/Fixtures/layers.safetensors")

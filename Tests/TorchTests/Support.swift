@@ -1,14 +1,8 @@
+@_exported import TestSupport
 import SafeTensors
 import Testing
 import Torch
 import TorchNN
-
-/// The repository root, found from this file's path.
-let repoRoot: String = {
-  var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-  parts.removeLast(3)  // Tests/TorchTests/Support.swift
-  return parts.joined(separator: "/")
-}()
 
 /// A committed fixture file made by scripts/fixtures/make_op_fixtures.py.
 final class Fixture: @unchecked Sendable {
