@@ -139,13 +139,13 @@ public final class LatentConsistencyDistillation {
         modelOutput: targetOut, timesteps: timesteps, sample: xPrev, predictionType: pt, alphas: alphaSchedule, sigmas: sigmaSchedule)
       return (xPrev, try cSkip * xPrev + cOut * targetX0)
     }
-    let diff = try modelPred.to(.float32) - targetValue.to(.float32)
+    let (pred, tgt) = (try modelPred.to(.float32), try targetValue.to(.float32))
     let loss: Tensor
     switch config.lossType {
-    case .l2: loss = try F.mseLoss(modelPred.to(.float32), targetValue.to(.float32))
+    case .l2: loss = try F.mseLoss(pred, tgt)
     case .huber:
       let c = config.huberC
-      loss = try ((diff.square() + c * c).sqrt() - c).mean()
+      loss = try (((pred - tgt).square() + c * c).sqrt() - c).mean()
     }
     return Output(loss: loss, modelPred: modelPred, target: targetValue, xPrev: xPrev)
   }

@@ -77,7 +77,8 @@ extension Distill {
       lastCheckpoint = trainer.globalStep
       progress.message("saved \(path)")
     }
-    if CUDA.isAvailable, case .cuda = Device(parsing: device)!.kind { try CUDA.resetPeakMemoryStats(Device(parsing: device)!.index ?? 0) }
+    let runDevice = Device(parsing: device)!
+    if runDevice.kind == .cuda { try CUDA.resetPeakMemoryStats(runDevice.index ?? 0) }
 
     while trainer.globalStep < steps {
       if stopSignal.load(ordering: .relaxed) != 0 { break }
@@ -113,7 +114,7 @@ extension Distill {
     try trainer.save(to: outputDir)
     progress.finish()
     print("saved \(outputDir)/unet and \(outputDir)/unet_target")
-    print(progress.summary(device: Device(parsing: device)!))
+    print(progress.summary(device: runDevice))
   }
 }
 
