@@ -28,6 +28,9 @@ public enum ImageDecoder {
   /// PIL's `Image.MAX_IMAGE_PIXELS`; PIL refuses images over twice this (DecompressionBombError).
   public static let pilMaxImagePixels = 89_478_485
   public static let defaultMaxPixels = 2 * pilMaxImagePixels
+  /// The longest side accepted (JPEG's own limit): with a short side of 1, the resize to the
+  /// training resolution would otherwise ask for billions of columns.
+  public static let maxSide = 65_535
 
   public static func sniff(_ bytes: UnsafeRawBufferPointer) -> ImageFormat? {
     let b = bytes.bindMemory(to: UInt8.self)
@@ -73,6 +76,9 @@ public enum ImageDecoder {
 
   static func checkPixels(_ w: Int, _ h: Int, _ maxPixels: Int) throws(ImageDecodeError) {
     guard w > 0, h > 0 else { throw ImageDecodeError(.corrupt, "image has size \(w)x\(h)") }
+    if w > maxSide || h > maxSide {
+      throw ImageDecodeError(.tooManyPixels, "image of \(w)x\(h) has a side over the limit of \(maxSide) pixels")
+    }
     if w * h > maxPixels {
       throw ImageDecodeError(.tooManyPixels, "image of \(w)x\(h) = \(w * h) pixels is over the limit of \(maxPixels) (decompression bomb?)")
     }

@@ -44,24 +44,32 @@ public enum ResampleFilter: String, Sendable, CaseIterable {
   }
 }
 
-/// One axis of a PIL resample: for each output index, the first input index, the tap count and
-/// the fixed-point weights (Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc`).
+/// One axis of a PIL resample: for each output index of `window`, the first input index, the tap
+/// count and the fixed-point weights (Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc`). Only
+/// the window is computed: a 1-pixel-high strip resized to a short side of 512 has billions of
+/// output columns, of which the crop needs 512.
 struct ResampleAxis {
   static let precisionBits = 32 - 8 - 2
   var ksize: Int
+  let first: Int
   var bounds: [(min: Int, count: Int)]
-  var weights: [Int32]  // ksize per output index
+  var weights: [Int32]  // ksize per output index of the window
 
-  init(inSize: Int, outSize: Int, filter: ResampleFilter) {
+  /// Bounds and weights offset of output index `xx` (inside the window).
+  func bound(_ xx: Int) -> (min: Int, count: Int) { bounds[xx - first] }
+  func weightOffset(_ xx: Int) -> Int { (xx - first) * ksize }
+
+  init(inSize: Int, outSize: Int, filter: ResampleFilter, window: Range<Int>) {
     let scale = Double(Float(inSize)) / Double(outSize)
     let filterscale = max(scale, 1)
     let support = filter.support * filterscale
     ksize = Int(support.rounded(.up)) * 2 + 1
+    first = window.lowerBound
     bounds = []
-    bounds.reserveCapacity(outSize)
-    weights = [Int32](repeating: 0, count: outSize * ksize)
+    bounds.reserveCapacity(window.count)
+    weights = [Int32](repeating: 0, count: window.count * ksize)
     var k = [Double](repeating: 0, count: ksize)
-    for xx in 0..<outSize {
+    for xx in window {
       let center = (Double(xx) + 0.5) * scale
       let ss = 1 / filterscale
       let xmin = max(Int(center - support + 0.5), 0)
@@ -76,7 +84,7 @@ struct ResampleAxis {
         var v = x < xmax ? k[x] : 0
         if x < xmax, ww != 0 { v /= ww }
         let scaled = v * Double(1 << Self.precisionBits)
-        weights[xx * ksize + x] = Int32(v < 0 ? Int(-0.5 + scaled) : Int(0.5 + scaled))
+        weights[(xx - first) * ksize + x] = Int32(v < 0 ? Int(-0.5 + scaled) : Int(0.5 + scaled))
       }
       bounds.append((xmin, xmax))
     }
@@ -107,14 +115,14 @@ extension RGBImage {
     }
     if filter == .nearest { return nearestCrop(outW, outH, top, left, cropHeight, cropWidth) }
     let needH = outW != width, needV = outH != height
-    let vert = needV ? ResampleAxis(inSize: height, outSize: outH, filter: filter) : nil
+    let vert = needV ? ResampleAxis(inSize: height, outSize: outH, filter: filter, window: top..<(top + cropHeight)) : nil
     // Source rows the vertical pass reads for the window's rows.
-    let rowFirst = vert.map { $0.bounds[top].min } ?? top
-    let rowEnd = vert.map { $0.bounds[top + cropHeight - 1].min + $0.bounds[top + cropHeight - 1].count } ?? (top + cropHeight)
+    let rowFirst = vert.map { $0.bound(top).min } ?? top
+    let rowEnd = vert.map { $0.bound(top + cropHeight - 1).min + $0.bound(top + cropHeight - 1).count } ?? (top + cropHeight)
     // Horizontal pass: rows [rowFirst, rowEnd), window columns only.
     var temp: [UInt8]
     if needH {
-      let horiz = ResampleAxis(inSize: width, outSize: outW, filter: filter)
+      let horiz = ResampleAxis(inSize: width, outSize: outW, filter: filter, window: left..<(left + cropWidth))
       temp = horizontalPass(horiz, rows: rowFirst..<rowEnd, left: left, count: cropWidth)
     } else {
       temp = cropped(top: rowFirst, left: left, height: rowEnd - rowFirst, width: cropWidth).pixels
@@ -138,8 +146,8 @@ extension RGBImage {
             let dstRow = dst.baseAddress! + r * count * 3
             for xo in 0..<count {
               let xx = left + xo
-              let (xmin, xmax) = axis.bounds[xx]
-              let k = kk.baseAddress! + xx * ksize
+              let (xmin, xmax) = axis.bound(xx)
+              let k = kk.baseAddress! + axis.weightOffset(xx)
               var s0 = half, s1 = half, s2 = half
               var p = srcRow + xmin * 3
               for x in 0..<xmax {
@@ -174,8 +182,8 @@ extension RGBImage {
           acc.withUnsafeMutableBufferPointer { acc in
             for yo in 0..<count {
               let yy = top + yo
-              let (ymin, ymax) = axis.bounds[yy]
-              let k = kk.baseAddress! + yy * ksize
+              let (ymin, ymax) = axis.bound(yy)
+              let k = kk.baseAddress! + axis.weightOffset(yy)
               for i in 0..<stride { acc[i] = half }
               // Row by row over the taps: contiguous, vectorisable inner loop; same sums as PIL's order.
               for y in 0..<ymax {
@@ -195,24 +203,28 @@ extension RGBImage {
 
   /// PIL's NEAREST resize goes through `ImagingScaleAffine`: positions accumulated in doubles.
   private func nearestCrop(_ outW: Int, _ outH: Int, _ top: Int, _ left: Int, _ cropH: Int, _ cropW: Int) -> RGBImage {
-    func table(_ inSize: Int, _ outSize: Int) -> [Int] {
+    // Source index of each output index of the window; the positions are accumulated from 0 as
+    // PIL does (bit-identical), but only the window's are kept.
+    func table(_ inSize: Int, _ outSize: Int, _ window: Range<Int>) -> [Int] {
       let a = Double(Float(inSize)) / Double(outSize)
       var o = a * 0.5
-      var result = [Int](repeating: -1, count: outSize)
-      for x in 0..<outSize {
-        let i = o < 0 ? -1 : Int(o)
-        if i >= 0 && i < inSize { result[x] = i }
+      var result = [Int](repeating: -1, count: window.count)
+      for x in 0..<window.upperBound {
+        if x >= window.lowerBound {
+          let i = o < 0 ? -1 : Int(o)
+          if i >= 0 && i < inSize { result[x - window.lowerBound] = i }
+        }
         o += a
       }
       return result
     }
-    let xs = table(width, outW), ys = table(height, outH)
+    let xs = table(width, outW, left..<(left + cropW)), ys = table(height, outH, top..<(top + cropH))
     var out = [UInt8](repeating: 0, count: cropW * cropH * 3)
     for yo in 0..<cropH {
-      let y = ys[top + yo]
+      let y = ys[yo]
       guard y >= 0 else { continue }
       for xo in 0..<cropW {
-        let x = xs[left + xo]
+        let x = xs[xo]
         guard x >= 0 else { continue }
         for c in 0..<3 { out[(yo * cropW + xo) * 3 + c] = pixels[(y * width + x) * 3 + c] }
       }

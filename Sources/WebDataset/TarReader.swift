@@ -17,8 +17,10 @@ public final class TarReader {
   public private(set) var offset: Int64
   /// The largest member accepted, so that a corrupt size field cannot ask for terabytes.
   let maxMemberSize: Int
+  /// 256 MiB: far above any training image, so that one corrupt size field costs little.
+  public static let defaultMaxMemberSize = 256 << 20
 
-  public init(source: any ByteSource, shard: String, startOffset: Int64 = 0, maxMemberSize: Int = 1 << 30) {
+  public init(source: any ByteSource, shard: String, startOffset: Int64 = 0, maxMemberSize: Int = TarReader.defaultMaxMemberSize) {
     self.source = source
     self.shard = shard
     self.offset = startOffset
@@ -59,17 +61,22 @@ public final class TarReader {
       offset += Int64(count)
       return out
     }
-    // Large member: what is buffered, then straight from the source.
-    var out = [UInt8](repeating: 0, count: count)
-    var have = end - start
-    out.withUnsafeMutableBytes { o in buffer.withUnsafeBytes { b in o.baseAddress!.copyMemory(from: b.baseAddress! + start, byteCount: have) } }
+    // Large member: what is buffered, then straight from the source, growing the array as the
+    // bytes arrive, so that a size field larger than what the stream holds costs no more memory
+    // than the stream itself.
+    var out = Array(buffer[start..<end])
     start = 0; end = 0
-    while have < count {
+    var chunk = max(out.count, 1 << 20)
+    while out.count < count {
+      let have = out.count
+      let grow = min(count - have, chunk)
+      out += repeatElement(0, count: grow)
       let n = try out.withUnsafeMutableBytes { o in
-        Result { () throws(DataError) in try source.read(into: UnsafeMutableRawBufferPointer(rebasing: o[have...])) }
+        Result { () throws(DataError) in try source.read(into: UnsafeMutableRawBufferPointer(rebasing: o[have..<(have + grow)])) }
       }.get()
       if n == 0 { return nil }
-      have += n
+      out.removeLast(grow - n)
+      chunk = min(chunk * 2, 64 << 20)
     }
     offset += Int64(count)
     return out
@@ -124,9 +131,12 @@ public final class TarReader {
         }
         if type == UInt8(ascii: "L") { longName = cString(data[...]) }
         if type == UInt8(ascii: "x") {
-          let pax = parsePax(data)
+          let pax = try parsePax(data, at: headerAt)
           if let p = pax["path"] { paxPath = p }
-          if let s = pax["size"].flatMap({ Int($0) }) { paxSize = s }
+          if let s = pax["size"] {
+            guard let n = Int(s), n >= 0 else { throw fail(.corruptTar, "pax size '\(s.prefix(40))' in the extended header at byte \(headerAt) is not a size") }
+            paxSize = n
+          }
         }
         continue
       case UInt8(ascii: "0"), 0, UInt8(ascii: "7"):
@@ -190,18 +200,22 @@ public final class TarReader {
     return prefix.isEmpty ? name : prefix + "/" + name
   }
 
-  /// pax records: "LEN key=value\n".
-  func parsePax(_ data: [UInt8]) -> [String: String] {
+  /// pax records: "LEN key=value\n", LEN counting the whole record. A record that does not have
+  /// this shape is an error (Python's tarfile raises InvalidHeaderError for it), never a guess.
+  func parsePax(_ data: [UInt8], at position: Int64) throws(DataError) -> [String: String] {
     var out: [String: String] = [:]
     var i = 0
-    while i < data.count {
+    while i < data.count, data[i] != 0 {
       var j = i
-      while j < data.count, data[j] != UInt8(ascii: " ") { j += 1 }
-      guard j < data.count, let len = Int(String(decoding: data[i..<j], as: UTF8.self)), len > 0, i + len <= data.count else { break }
+      while j < data.count, j - i < 20, data[j] >= UInt8(ascii: "0"), data[j] <= UInt8(ascii: "9") { j += 1 }
+      guard j > i, j < data.count, data[j] == UInt8(ascii: " "), let len = Int(String(decoding: data[i..<j], as: UTF8.self)),
+        len > j - i + 1, len <= data.count - i, data[i + len - 1] == UInt8(ascii: "\n")
+      else { throw fail(.corruptTar, "malformed pax record at byte \(i) of the extended header at byte \(position)") }
       let record = data[(j + 1)..<(i + len - 1)]  // without the trailing newline
-      if let eq = record.firstIndex(of: UInt8(ascii: "=")) {
-        out[String(decoding: record[..<eq], as: UTF8.self)] = String(decoding: record[(eq + 1)...], as: UTF8.self)
+      guard let eq = record.firstIndex(of: UInt8(ascii: "=")), eq > record.startIndex else {
+        throw fail(.corruptTar, "pax record without key=value at byte \(i) of the extended header at byte \(position)")
       }
+      out[String(decoding: record[..<eq], as: UTF8.self)] = String(decoding: record[(eq + 1)...], as: UTF8.self)
       i += len
     }
     return out
