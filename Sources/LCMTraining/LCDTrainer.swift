@@ -85,15 +85,21 @@ public final class LCDTrainer {
     let pipe = try DiffusersPipelineFolder(c.teacher, revision: c.revision)
     pipelineFolder = pipe
     let wd = c.mixedPrecision ?? .float32
-    tokenizer = try CLIPTokenizer(directory: try pipe.component("tokenizer"))
-    textEncoder = try CLIPTextModel.load(folder: try pipe.component("text_encoder"), device: c.device, dtype: wd)
-    if let vaePath = c.vaePath {
-      vae = try AutoencoderKL.load(folder: try ModelLocator.resolve(vaePath, revision: c.revision), device: c.device, dtype: wd)
-    } else {
-      vae = try AutoencoderKL.load(folder: try pipe.component("vae"), device: c.device)
+    // each failure names the component as well as its file
+    func load<T>(_ what: String, _ component: String, _ body: (String) throws -> T) throws -> T {
+      let folder = try pipe.component(component)
+      return try fileOperation("loading the teacher's \(what) from", folder) { try body(folder) }
     }
-    let teacher = try UNet2DConditionModel.load(
-      folder: try pipe.component("unet"), device: c.device, dtype: c.castTeacherUNet ? wd : .float32)
+    tokenizer = try load("tokenizer", "tokenizer") { try CLIPTokenizer(directory: $0) }
+    textEncoder = try load("text encoder", "text_encoder") { try CLIPTextModel.load(folder: $0, device: c.device, dtype: wd) }
+    if let vaePath = c.vaePath {
+      vae = try fileOperation("loading the VAE (--pretrained_vae_model_name_or_path) from", vaePath) {
+        try AutoencoderKL.load(folder: try ModelLocator.resolve(vaePath, revision: c.revision), device: c.device, dtype: wd)
+      }
+    } else {
+      vae = try load("VAE", "vae") { try AutoencoderKL.load(folder: $0, device: c.device) }
+    }
+    let teacher = try load("UNet", "unet") { try UNet2DConditionModel.load(folder: $0, device: c.device, dtype: c.castTeacherUNet ? wd : .float32) }
     for store in [textEncoder.store, vae.store, teacher.store] { try store.setTrainable(false) }
     let scheduler = try DDPMScheduler(config: DDPMSchedulerConfig(path: "\(try pipe.component("scheduler"))/scheduler_config.json"))
 
@@ -207,70 +213,65 @@ public final class LCDTrainer {
 
   /// Writes `unet/` (the online student) and `unet_target/` (the EMA target) in diffusers layout.
   public func save(to dir: String) throws {
-    try lcd.student.save(folder: "\(dir)/unet")
-    try lcd.target.save(folder: "\(dir)/unet_target")
+    try fileOperation("saving the final student UNet to", "\(dir)/unet") { try lcd.student.save(folder: "\(dir)/unet") }
+    try fileOperation("saving the final EMA target UNet to", "\(dir)/unet_target") { try lcd.target.save(folder: "\(dir)/unet_target") }
   }
 }
 
 // MARK: checkpoints
 
 extension LCDTrainer {
-  /// Writes `checkpoint-<step>/` (student `unet/`, EMA `unet_target/`, optimizer and generator
-  /// states, the step, and the caller's data position) through a temporary folder renamed when
-  /// complete, so `latest` never picks a half-written checkpoint.
-  public func saveCheckpoint(in outputDir: String, dataPosition: Data?) throws -> String {
-    let fm = FileManager.default
-    let final = "\(outputDir)/checkpoint-\(globalStep)"
-    let tmp = "\(outputDir)/.checkpoint-\(globalStep).tmp"
-    try? fm.removeItem(atPath: tmp)
-    try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-    try lcd.student.save(folder: "\(tmp)/unet")
-    try lcd.target.save(folder: "\(tmp)/unet_target")
-    try writeSafeTensors(try optimizer.stateDict(), to: "\(tmp)/optimizer.safetensors")
+  /// Writes a checkpoint's files into `dir` (OutputFolder.writeCheckpoint makes it appear
+  /// complete or not at all): student `unet/`, EMA `unet_target/`, optimizer and generator
+  /// states, the step, and the caller's data position.
+  public func writeCheckpointFiles(to dir: String, dataPosition: Data?) throws {
+    try lcd.student.save(folder: "\(dir)/unet")
+    try lcd.target.save(folder: "\(dir)/unet_target")
+    try writeSafeTensors(try optimizer.stateDict(), to: "\(dir)/optimizer.safetensors")
     try writeSafeTensors(
-      [("generator", try generator.state()), ("host_generator", try hostGenerator.state())], to: "\(tmp)/random_states.safetensors")
+      [("generator", try generator.state()), ("host_generator", try hostGenerator.state())], to: "\(dir)/random_states.safetensors")
     var state: [String: Any] = ["global_step": globalStep, "optimizer_steps": stepsTaken, "lr": optimizer.lr]
     if let scaler { state["scaler"] = scaler.state }
-    try JSONSerialization.data(withJSONObject: state, options: [.sortedKeys]).write(to: URL(fileURLWithPath: "\(tmp)/trainer_state.json"))
-    if let dataPosition { try dataPosition.write(to: URL(fileURLWithPath: "\(tmp)/data_position.json")) }
-    try? fm.removeItem(atPath: final)
-    try fm.moveItem(atPath: tmp, toPath: final)
-    return final
+    try JSONSerialization.data(withJSONObject: state, options: [.sortedKeys]).write(to: URL(fileURLWithPath: "\(dir)/trainer_state.json"))
+    if let dataPosition { try dataPosition.write(to: URL(fileURLWithPath: "\(dir)/data_position.json")) }
   }
 
-  /// Restores a checkpoint written by saveCheckpoint; returns its data position, if any.
+  /// Writes `checkpoint-<step>/` in `folder`; returns its path.
+  public func saveCheckpoint(in folder: OutputFolder, dataPosition: Data?) throws -> String {
+    try folder.writeCheckpoint(step: globalStep) { try writeCheckpointFiles(to: $0, dataPosition: dataPosition) }
+  }
+
+  /// Restores a checkpoint written by saveCheckpoint; returns its data position, if it has one.
+  /// Each failure names the file and what was being read.
   public func loadCheckpoint(_ dir: String) throws -> Data? {
     for (store, name) in [(lcd.student.store, "unet"), (lcd.target.store, "unet_target")] {
-      let path = try ModelFiles.weights(in: "\(dir)/\(name)", base: "diffusion_pytorch_model")
-      try store.load(safetensors: path)
+      try fileOperation("loading the checkpoint's \(name == "unet" ? "student" : "EMA target") UNet from", "\(dir)/\(name)") {
+        try store.load(safetensors: try ModelFiles.weights(in: "\(dir)/\(name)", base: "diffusion_pytorch_model"))
+      }
     }
-    let opt = try openSafeTensorsFile("\(dir)/optimizer.safetensors")
-    try optimizer.loadStateDict(Dictionary(uniqueKeysWithValues: try opt.keys.map { ($0, try Tensor.load($0, from: opt)) }))
-    let rng = try openSafeTensorsFile("\(dir)/random_states.safetensors")
-    try generator.setState(try Tensor.load("generator", from: rng))
-    if hostGenerator !== generator { try hostGenerator.setState(try Tensor.load("host_generator", from: rng)) }
-    guard let data = FileManager.default.contents(atPath: "\(dir)/trainer_state.json"),
-      let state = try JSONSerialization.jsonObject(with: data) as? [String: Any], let step = state["global_step"] as? Int
-    else { throw ConfigError("\(dir)/trainer_state.json", "missing or malformed") }
+    let optPath = "\(dir)/optimizer.safetensors"
+    try fileOperation("loading the optimizer state from", optPath) {
+      let opt = try openSafeTensorsFile(optPath)
+      try optimizer.loadStateDict(Dictionary(uniqueKeysWithValues: try opt.keys.map { ($0, try Tensor.load($0, from: opt)) }))
+    }
+    let rngPath = "\(dir)/random_states.safetensors"
+    try fileOperation("loading the random states from", rngPath) {
+      let rng = try openSafeTensorsFile(rngPath)
+      try generator.setState(try Tensor.load("generator", from: rng))
+      if hostGenerator !== generator { try hostGenerator.setState(try Tensor.load("host_generator", from: rng)) }
+    }
+    let statePath = "\(dir)/trainer_state.json"
+    guard let data = FileManager.default.contents(atPath: statePath) else {
+      throw FileOperationError("reading the trainer state", statePath, "missing or unreadable")
+    }
+    guard let state = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any], let step = state["global_step"] as? Int, step >= 0 else {
+      throw FileOperationError("reading the trainer state", statePath, "not a JSON object with a global_step (truncated or corrupt)")
+    }
     globalStep = step
     stepsTaken = state["optimizer_steps"] as? Int ?? step
     if let scaler, let s = state["scaler"] as? [String: Double] { scaler.load(state: s) }
     try optimizer.setLR(try schedule.learningRate(step: stepsTaken))
     return FileManager.default.contents(atPath: "\(dir)/data_position.json")
-  }
-
-  /// The newest complete `checkpoint-N` folder of a run, or nil.
-  public static func latestCheckpoint(in outputDir: String) -> String? {
-    let names = (try? FileManager.default.contentsOfDirectory(atPath: outputDir)) ?? []
-    let steps = names.compactMap { $0.hasPrefix("checkpoint-") ? Int($0.dropFirst("checkpoint-".count)) : nil }
-    return steps.max().map { "\(outputDir)/checkpoint-\($0)" }
-  }
-
-  /// Keeps at most `limit` checkpoints, removing the oldest first (--checkpoints_total_limit).
-  public static func pruneCheckpoints(in outputDir: String, keep limit: Int) {
-    let names = (try? FileManager.default.contentsOfDirectory(atPath: outputDir)) ?? []
-    let steps = names.compactMap { $0.hasPrefix("checkpoint-") ? Int($0.dropFirst("checkpoint-".count)) : nil }.sorted()
-    for step in steps.dropLast(max(limit, 0)) { try? FileManager.default.removeItem(atPath: "\(outputDir)/checkpoint-\(step)") }
   }
 }
 

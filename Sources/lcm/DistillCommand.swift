@@ -28,6 +28,8 @@ struct Distill: ParsableCommand {
   @Option(name: .customLong("checkpointing_steps")) var checkpointingSteps = 500
   @Option(name: .customLong("checkpoints_total_limit")) var checkpointsTotalLimit: Int?
   @Option(name: .customLong("resume_from_checkpoint"), help: "latest, or a checkpoint folder.") var resumeFromCheckpoint: String?
+  @Flag(name: .customLong("overwrite_output_dir"), help: "Start a fresh run in an --output_dir that holds checkpoints of an earlier run (they are removed).")
+  var overwriteOutputDir = false
   // data
   @Option(name: .customLong("train_shards_path_or_url")) var trainShards: String?
   @Option(name: .customLong("train_data_dir"), help: "An image folder instead of shards.") var trainDataDir: String?
@@ -104,6 +106,7 @@ struct Distill: ParsableCommand {
     guard mixedPrecision == nil || ["no", "fp16", "bf16"].contains(mixedPrecision!) else {
       throw ValidationError("--mixed_precision must be no, fp16 or bf16, got '\(mixedPrecision!)'")
     }
+    if let limit = checkpointsTotalLimit, limit <= 0 { throw ValidationError("--checkpoints_total_limit must be positive") }
     guard gradientAccumulationSteps > 0 else { throw ValidationError("--gradient_accumulation_steps must be positive") }
     guard (0...1).contains(proportionEmptyPrompts) else { throw ValidationError("--proportion_empty_prompts must be in [0, 1]") }
     guard checkpointingSteps > 0, validationSteps > 0 else { throw ValidationError("--checkpointing_steps and --validation_steps must be positive") }
@@ -173,8 +176,9 @@ struct Distill: ParsableCommand {
     config["resolvedMaxTrainSteps"] = "\(steps)"
     if let epochs { config["resolvedNumTrainEpochs"] = "\(epochs)" }
     config.removeValue(forKey: "hubToken")
-    try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
     let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
-    try data.write(to: URL(fileURLWithPath: "\(outputDir)/run_config.json"))
+    try fileOperation("writing the run configuration", "\(outputDir)/run_config.json") {
+      try data.write(to: URL(fileURLWithPath: "\(outputDir)/run_config.json"), options: .atomic)
+    }
   }
 }

@@ -38,18 +38,31 @@ extension Distill {
     let transform = ImageTransform(
       resolution: resolution, interpolation: Interpolation(rawValue: interpolationType)!, centerCrop: centerCrop, randomFlip: randomFlip)
     let dataConfig = DataConfig(source: source, transform: transform, batchSize: trainBatchSize, numWorkers: dataloaderNumWorkers, seed: seed)
-    // as the script: "latest" or a folder name looked up inside --output_dir (a full path also works)
+    // the output folder: locked for the run (an existing one at once), leftovers of a killed run
+    // removed, the checkpoint to resume found; an earlier run's checkpoints are never overwritten
+    let folder = try OutputFolder(outputDir)
+    let leftovers = folder.removeLeftovers()
+    if !leftovers.isEmpty {
+      print("removed \(leftovers.count) temporary file(s) left by an interrupted run: \(leftovers.map { ($0 as NSString).lastPathComponent }.joined(separator: ", "))")
+    }
     var checkpointDir: String?
     if let resume = resumeFromCheckpoint {
-      let dir = resume == "latest" ? LCDTrainer.latestCheckpoint(in: outputDir)
-        : FileManager.default.fileExists(atPath: resume) ? resume : "\(outputDir)/\((resume as NSString).lastPathComponent)"
-      if let dir, FileManager.default.fileExists(atPath: dir) {
-        checkpointDir = dir
+      // as the script: "latest" or a folder name looked up inside --output_dir (a full path also works)
+      checkpointDir = try folder.resolveCheckpoint(resume)
+      if checkpointDir == nil { print("no checkpoint in \(outputDir) to resume (--resume_from_checkpoint latest): starting a new training run") }
+    } else if let newest = folder.checkpointSteps.last, !overwriteOutputDir {
+      throw ConfigError(outputDir, "holds checkpoints of an earlier run (newest checkpoint-\(newest)): resume it with --resume_from_checkpoint latest, "
+        + "or pass --overwrite_output_dir to start afresh (removes them), or choose another --output_dir")
+    }
+    var resumeData: DataPosition?
+    if let checkpointDir {
+      let positionPath = "\(checkpointDir)/data_position.json"
+      if let bytes = FileManager.default.contents(atPath: positionPath) {
+        resumeData = try DataPosition.decode(bytes)
       } else {
-        print("checkpoint '\(resume)' does not exist in \(outputDir): starting a new training run")
+        log.warning("\(positionPath) is missing: the data stream restarts from its beginning instead of where the checkpoint left it (the weights, optimizer and step are restored)")
       }
     }
-    let resumeData = try checkpointDir.flatMap { FileManager.default.contents(atPath: "\($0)/data_position.json") }.map(DataPosition.decode)
     let data = try DataPipeline(config: dataConfig, resumeFrom: resumeData, onFault: { event in log.warning("\(event)") })
     defer { data.stop() }
     func nextBatches() throws -> [TrainingBatch] {
@@ -61,21 +74,30 @@ extension Distill {
     // the first batch before the models load and before anything is written: bad data fails fast
     var pending: [TrainingBatch]? = try nextBatches()
     let trainer = try LCDTrainer(config: trainingConfig(seed: seed), logger: log)
+    try folder.create()
+    if checkpointDir == nil, overwriteOutputDir {
+      let removed = try folder.removeCheckpoints()
+      if !removed.isEmpty { print("--overwrite_output_dir: removed the earlier run's \(removed.joined(separator: ", "))") }
+    }
     if let checkpointDir {
       _ = try trainer.loadCheckpoint(checkpointDir)
       print("resumed from \(checkpointDir) at step \(trainer.globalStep)")
     }
-    let board = try reportTo == "none" ? nil : TensorBoardWriter(logDir: "\(outputDir)/\(loggingDir)/\(trackerProjectName)")
+    let boardDir = "\(outputDir)/\(loggingDir)/\(trackerProjectName)"
+    let board = try reportTo == "none" ? nil : fileOperation("opening the TensorBoard log in", boardDir) { try TensorBoardWriter(logDir: boardDir) }
     try writeRunConfig(seed: seed)
     let prompts = validationPrompts.isEmpty ? LCDTrainer.scriptValidationPrompts : validationPrompts
 
     var progress = Progress(total: steps, start: trainer.globalStep, batch: trainBatchSize * gradientAccumulationSteps)
     var lastCheckpoint = trainer.globalStep
+    // pruned only once the new checkpoint is complete: a failed write leaves the earlier ones
     func checkpoint() throws {
-      if let limit = checkpointsTotalLimit { LCDTrainer.pruneCheckpoints(in: outputDir, keep: limit - 1) }
-      let path = try trainer.saveCheckpoint(in: outputDir, dataPosition: try data.position.encoded())
+      let path = try trainer.saveCheckpoint(in: folder, dataPosition: try data.position.encoded())
       lastCheckpoint = trainer.globalStep
       progress.message("saved \(path)")
+      if let limit = checkpointsTotalLimit {
+        for dir in folder.prune(keep: limit) { progress.message("removed \(dir) (--checkpoints_total_limit \(limit))") }
+      }
     }
     let runDevice = Device(parsing: device)!
     if runDevice.kind == .cuda { try CUDA.resetPeakMemoryStats(runDevice.index ?? 0) }

@@ -76,9 +76,11 @@ struct CheckpointTests {
 
     let first = try helper.trainer(dir + "/b")
     var lossesB = try (0..<2).map { try first.step(helper.batch(UInt64($0))).loss }
-    let ckpt = try first.saveCheckpoint(in: dir + "/b", dataPosition: Data("{}".utf8))
+    let folder = try OutputFolder(dir + "/b")
+    try folder.create()
+    let ckpt = try first.saveCheckpoint(in: folder, dataPosition: Data("{}".utf8))
     #expect(ckpt.hasSuffix("checkpoint-2"))
-    #expect(LCDTrainer.latestCheckpoint(in: dir + "/b") == ckpt)
+    #expect(folder.latestCheckpoint == ckpt)
     let resumed = try helper.trainer(dir + "/b")
     #expect(try resumed.loadCheckpoint(ckpt) == Data("{}".utf8))
     #expect(resumed.globalStep == 2)
@@ -88,9 +90,9 @@ struct CheckpointTests {
     #expect(try straight.lcd.student.store[key]!.tensor.equal(resumed.lcd.student.store[key]!.tensor))
     #expect(try straight.lcd.target.store[key]!.tensor.equal(resumed.lcd.target.store[key]!.tensor))
 
-    _ = try resumed.saveCheckpoint(in: dir + "/b", dataPosition: nil)
-    LCDTrainer.pruneCheckpoints(in: dir + "/b", keep: 1)
-    #expect(LCDTrainer.latestCheckpoint(in: dir + "/b")?.hasSuffix("checkpoint-4") == true)
+    _ = try resumed.saveCheckpoint(in: folder, dataPosition: nil)
+    #expect(folder.prune(keep: 1) == [ckpt])
+    #expect(folder.latestCheckpoint?.hasSuffix("checkpoint-4") == true)
     #expect(!FileManager.default.fileExists(atPath: ckpt))
   }
 }
