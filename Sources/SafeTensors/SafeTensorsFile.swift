@@ -25,7 +25,8 @@ public final class SafeTensorsFile: TensorSource, @unchecked Sendable {
   /// Opens, maps and validates `path`; every problem with the file is a `SafeTensorsError`.
   public init(path: String) throws(SafeTensorsError) {
     self.path = path
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    // O_NONBLOCK: a FIFO given as a weights file must not block the open (it is refused below)
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     guard fd >= 0 else { throw SafeTensorsError(path, "cannot open: \(systemError())") }
     defer { close(fd) }  // the mapping outlives the descriptor
 

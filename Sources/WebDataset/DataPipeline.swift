@@ -176,11 +176,18 @@ public final class DataPipeline: Sendable {
   /// Stops the workers (they exit at their next batch boundary or blocked hand-over).
   public func stop() { for q in queues { q.close() } }
 
-  /// The next batch; throws only when no sample can be produced at all.
-  public func next() throws(DataError) -> Batch {
+  /// The next batch; throws only when no sample can be produced at all, or `.interrupted` when
+  /// `shouldStop` (polled every 0.2 s while waiting) says so: a stalled source never delays a signal.
+  public func next(shouldStop: (() -> Bool)? = nil) throws(DataError) -> Batch {
     let cursor = consumed.withLock { $0.cursor }
     let w = cursor % queues.count
-    guard let item = queues[w].take() else { throw DataError.badConfig("data pipeline stopped") }
+    var item: WorkerOutput?
+    while true {
+      if shouldStop?() == true { throw DataError.interrupted }
+      let (taken, open) = queues[w].take(timeout: shouldStop == nil ? nil : 0.2)
+      if taken != nil || !open { item = taken; break }
+    }
+    guard let item else { throw DataError.badConfig("data pipeline stopped") }
     switch item {
     case .failed(let error):
       queues[w].pushFront(item)  // keep failing the same way
@@ -319,14 +326,25 @@ final class BlockingQueue<T: Sendable>: @unchecked Sendable {
   }
 
   /// Blocks while empty; nil once closed and empty.
-  func take() -> T? {
+  func take() -> T? { take(timeout: nil).item }
+
+  /// Blocks while empty, at most `timeout` seconds; the item (nil on timeout or once closed and
+  /// empty) and whether the queue is still open.
+  func take(timeout: Double?) -> (item: T?, open: Bool) {
     condition.lock()
     defer { condition.unlock() }
-    while items.isEmpty && !closed { condition.wait() }
-    if items.isEmpty { return nil }
+    let deadline = timeout.map { Date().addingTimeInterval($0) }
+    while items.isEmpty && !closed {
+      if let deadline {
+        if !condition.wait(until: deadline) { return (nil, true) }
+      } else {
+        condition.wait()
+      }
+    }
+    if items.isEmpty { return (nil, false) }
     let item = items.removeFirst()
     condition.broadcast()
-    return item
+    return (item, true)
   }
 
   func close() {

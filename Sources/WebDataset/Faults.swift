@@ -35,9 +35,12 @@ public enum DataError: Error, Sendable, CustomStringConvertible, Equatable {
   case noSamples(String)
   case badPosition(String)
   case badConfig(String)
+  /// The caller's stop condition (a signal) ended the wait for a batch.
+  case interrupted
 
   public var description: String {
     switch self {
+    case .interrupted: "interrupted while waiting for data"
     case .badSpec(let m), .noSamples(let m), .badPosition(let m), .badConfig(let m): m
     case .shard(_, let shard, let message): "\(shard): \(message)"
     }

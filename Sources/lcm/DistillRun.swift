@@ -65,14 +65,20 @@ extension Distill {
     }
     let data = try DataPipeline(config: dataConfig, resumeFrom: resumeData, onFault: { event in log.warning("\(event)") })
     defer { data.stop() }
+    // a signal ends a wait for data within 0.2 s, in every phase
     func nextBatches() throws -> [TrainingBatch] {
       try (0..<gradientAccumulationSteps).map { _ in
-        let batch = try data.next()
+        let batch = try data.next(shouldStop: { stopSignal.load(ordering: .relaxed) != 0 })
         return TrainingBatch(pixels: batch.pixels, resolution: batch.resolution, captions: batch.captions)
       }
     }
     // the first batch before the models load and before anything is written: bad data fails fast
-    var pending: [TrainingBatch]? = try nextBatches()
+    var pending: [TrainingBatch]?
+    do { pending = try nextBatches() } catch DataError.interrupted {
+      let sig = stopSignal.load(ordering: .relaxed)
+      print("stopped by \(sig == SIGINT ? "SIGINT" : "SIGTERM") before training started: nothing written")
+      throw ExitCode(128 + sig)
+    }
     let trainer = try LCDTrainer(config: trainingConfig(seed: seed), logger: log)
     try folder.create()
     if checkpointDir == nil, overwriteOutputDir {
@@ -91,8 +97,8 @@ extension Distill {
     var progress = Progress(total: steps, start: trainer.globalStep, batch: trainBatchSize * gradientAccumulationSteps)
     var lastCheckpoint = trainer.globalStep
     // pruned only once the new checkpoint is complete: a failed write leaves the earlier ones
-    func checkpoint() throws {
-      let path = try trainer.saveCheckpoint(in: folder, dataPosition: try data.position.encoded())
+    func checkpoint(position: DataPosition? = nil) throws {
+      let path = try trainer.saveCheckpoint(in: folder, dataPosition: try (position ?? data.position).encoded())
       lastCheckpoint = trainer.globalStep
       progress.message("saved \(path)")
       if let limit = checkpointsTotalLimit {
@@ -102,10 +108,15 @@ extension Distill {
     let runDevice = Device(parsing: device)!
     if runDevice.kind == .cuda { try CUDA.resetPeakMemoryStats(runDevice.index ?? 0) }
 
+    var stepStartPosition: DataPosition?
     while trainer.globalStep < steps {
       if stopSignal.load(ordering: .relaxed) != 0 { break }
-      let micro = try pending ?? nextBatches()
+      // the position before this step's batches: a checkpoint after an interrupted wait resumes here
+      stepStartPosition = data.position
+      let micro: [TrainingBatch]
+      do { micro = try pending ?? nextBatches() } catch DataError.interrupted { break }
       pending = nil
+      stepStartPosition = nil
       let r: LCDTrainer.StepResult
       do { r = try trainer.step(micro) } catch let e as TorchError where e.message.contains("out of memory") {
         throw ConfigError("step \(trainer.globalStep + 1)", "out of memory at --train_batch_size \(trainBatchSize), --resolution \(resolution): "
@@ -128,7 +139,7 @@ extension Distill {
     try board?.flush()
     let sig = stopSignal.load(ordering: .relaxed)
     if sig != 0 {
-      if lastCheckpoint != trainer.globalStep { try checkpoint() }
+      if lastCheckpoint != trainer.globalStep { try checkpoint(position: stepStartPosition) }
       progress.finish()
       print("stopped by \(sig == SIGINT ? "SIGINT" : "SIGTERM") at step \(trainer.globalStep): resume with --resume_from_checkpoint latest")
       throw ExitCode(128 + sig)

@@ -139,4 +139,32 @@ struct CheckpointSafetyTests {
     #expect(left.contains("checkpoint-2") && !left.contains { $0.hasSuffix(".tmp") }, "\(left)")
     for name in ["unet", "unet_target"] { #expect(FileManager.default.fileExists(atPath: "\(out)/checkpoint-2/\(name)/diffusion_pytorch_model.safetensors")) }
   }
+
+  /// A stalled `pipe:` source before the first batch: SIGTERM ends the run within a couple of
+  /// seconds (it once waited for a second signal), and a FIFO given as weights is refused.
+  @Test func signalEndsAWaitForStalledData() throws {
+    let out = tempPath("cksig")
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "\(repoRoot)/.build/debug/lcm")
+    p.arguments = ["distill", "--pretrained_teacher_model", teacher, "--train_shards_path_or_url", "pipe:sleep 60", "--resolution", "16",
+                   "--train_batch_size", "2", "--max_train_steps", "2", "--report_to", "none", "--output_dir", out]
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    Thread.sleep(forTimeInterval: 1.5)
+    let sent = Date()
+    p.terminate()
+    while p.isRunning && Date().timeIntervalSince(sent) < 10 { Thread.sleep(forTimeInterval: 0.05) }
+    let took = Date().timeIntervalSince(sent)
+    if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+    p.waitUntilExit()
+    #expect(took < 3, "SIGTERM took \(took) s")
+    #expect(p.terminationStatus == 128 + SIGTERM)
+    #expect(!FileManager.default.fileExists(atPath: out))
+
+    let fifo = tempPath("ckfifo") + ".safetensors"
+    #expect(mkfifo(fifo, 0o644) == 0)
+    let r = try runLCM(["generate", "--model", teacher, "--lora", fifo, "--prompt", "x", "--output", tempPath("ckfifo-out")])
+    #expect(r.status != 0 && r.output.contains("not a regular file"), "\(r.output)")
+  }
 }
