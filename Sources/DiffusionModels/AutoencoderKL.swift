@@ -23,20 +23,25 @@ public struct AutoencoderKLConfig: Sendable {
 
   public init(reader c: ConfigReader) throws {
     let f = c.file
-    inChannels = try c.int("in_channels", 3)
-    outChannels = try c.int("out_channels", 3)
+    let sizes = 1...ConfigLimits.width
+    inChannels = try c.int("in_channels", 3, in: sizes)
+    outChannels = try c.int("out_channels", 3, in: sizes)
     let down = try c.strings("down_block_types", ["DownEncoderBlock2D"])
     let up = try c.strings("up_block_types", ["UpDecoderBlock2D"])
     if let bad = down.first(where: { $0 != "DownEncoderBlock2D" }) ?? up.first(where: { $0 != "UpDecoderBlock2D" }) {
       throw ConfigError(f, "block type \(bad) is not supported by swift-lcm")
     }
-    blockOutChannels = try c.intOrList("block_out_channels", count: down.count, 64)!
+    try c.check(down.count, in: 1...ConfigLimits.blocks, "the length of down_block_types")
     guard up.count == down.count else { throw ConfigError(f, "down_block_types and up_block_types differ in length") }
-    layersPerBlock = try c.int("layers_per_block", 1)
-    latentChannels = try c.int("latent_channels", 4)
-    normNumGroups = try c.int("norm_num_groups", 32)
-    sampleSize = try c.int("sample_size", 32)
-    scalingFactor = try c.double("scaling_factor", 0.18215)
+    blockOutChannels = try c.intOrList("block_out_channels", count: down.count, 64, in: sizes)
+    layersPerBlock = try c.int("layers_per_block", 1, in: 0...ConfigLimits.layers)
+    latentChannels = try c.int("latent_channels", 4, in: sizes)
+    normNumGroups = try c.int("norm_num_groups", 32, in: sizes)
+    for (i, ch) in blockOutChannels.enumerated() where ch % normNumGroups != 0 {
+      throw ConfigError(f, "block_out_channels[\(i)] = \(ch) is not divisible by norm_num_groups \(normNumGroups)")
+    }
+    sampleSize = try c.int("sample_size", 32, in: 1...ConfigLimits.sampleSize)
+    scalingFactor = try c.divisor("scaling_factor", 0.18215)
     shiftFactor = c.isNull("shift_factor") ? nil : try c.double("shift_factor", 0)
     forceUpcast = try c.bool("force_upcast", true)
     useQuantConv = try c.bool("use_quant_conv", true)
@@ -237,18 +242,24 @@ public final class AutoencoderKL {
   }
 
   public static func load(folder: String, device: Device = .cpu, dtype: TensorDType = .float32, variant: String? = nil) throws -> AutoencoderKL {
-    let config = try AutoencoderKLConfig(reader: ConfigReader(path: "\(folder)/config.json"))
+    let configPath = "\(folder)/config.json"
+    let config = try AutoencoderKLConfig(reader: ConfigReader(path: configPath))
     let store = ParameterStore(device: .meta)
-    let vae = try AutoencoderKL(config: config, store: store)
-    try store.to(device: device, dtype: dtype)
+    let vae = try ModelFiles.step(configPath, "building the VAE") {
+      let vae = try AutoencoderKL(config: config, store: store)
+      try store.to(device: device, dtype: dtype)
+      return vae
+    }
     let path = try ModelFiles.weights(in: folder, base: "diffusion_pytorch_model", variant: variant)
-    let source = try openSafeTensors(path: path)
-    if source.keys.contains(where: { convertLegacyKeys($0) != $0 }) {
-      var tensors: [String: Tensor] = [:]
-      for key in source.keys { tensors[convertLegacyKeys(key)] = try Tensor.load(key, from: source) }
-      try store.load(tensors, source: path)
-    } else {
-      try store.load(from: source, name: path)
+    try ModelFiles.step(path, "loading the VAE weights") {
+      let source = try openSafeTensors(path: path)
+      if source.keys.contains(where: { convertLegacyKeys($0) != $0 }) {
+        var tensors: [String: Tensor] = [:]
+        for key in source.keys { tensors[convertLegacyKeys(key)] = try Tensor.load(key, from: source) }
+        try store.load(tensors, source: path)
+      } else {
+        try store.load(from: source, name: path)
+      }
     }
     return vae
   }

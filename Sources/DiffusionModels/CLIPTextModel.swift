@@ -22,27 +22,31 @@ public struct CLIPTextConfig: Sendable {
 
   public init(reader c: ConfigReader) throws {
     // A full CLIPConfig nests the text config under "text_config".
-    let r = (c.raw["text_config"] as? [String: Any]).map { ConfigReader(file: c.file, values: $0) } ?? c
-    vocabSize = try r.int("vocab_size", 49408)
-    hiddenSize = try r.int("hidden_size", 512)
-    intermediateSize = try r.int("intermediate_size", 2048)
-    projectionDim = try r.int("projection_dim", try c.int("projection_dim", 512))
-    numHiddenLayers = try r.int("num_hidden_layers", 12)
-    numAttentionHeads = try r.int("num_attention_heads", 8)
-    maxPositionEmbeddings = try r.int("max_position_embeddings", 77)
-    hiddenAct = try r.string("hidden_act", "quick_gelu")
-    guard ["quick_gelu", "gelu"].contains(hiddenAct) else {
-      throw ConfigError(c.file, "hidden_act = \(hiddenAct) is not supported by swift-lcm")
-    }
-    layerNormEps = try r.double("layer_norm_eps", 1e-5)
-    eosTokenId = try r.int("eos_token_id", 2)
+    let r = (c.raw["text_config"] as? [String: Any]).map { ConfigReader(file: c.file, values: $0, keyPrefix: "text_config.") } ?? c
+    let sizes = 1...ConfigLimits.width
     let arch = (c.raw["architectures"] as? [String])?.first ?? "CLIPTextModel"
     guard ["CLIPTextModel", "CLIPTextModelWithProjection"].contains(arch) else {
       throw ConfigError(c.file, "architectures = \(arch) is not supported by swift-lcm (CLIPTextModel or CLIPTextModelWithProjection)")
     }
     withProjection = arch == "CLIPTextModelWithProjection"
+    vocabSize = try r.int("vocab_size", 49408, in: 1...ConfigLimits.vocabulary)
+    hiddenSize = try r.int("hidden_size", 512, in: sizes)
+    intermediateSize = try r.int("intermediate_size", 2048, in: sizes)
+    // only text_projection uses projection_dim (CLIPTextModel ignores it)
+    let projection = withProjection ? sizes : Int.min...Int.max
+    projectionDim = r.isNull("projection_dim")
+      ? try c.int("projection_dim", 512, in: projection) : try r.int("projection_dim", 512, in: projection)
+    numHiddenLayers = try r.int("num_hidden_layers", 12, in: 0...ConfigLimits.layers)
+    numAttentionHeads = try r.int("num_attention_heads", 8, in: 1...hiddenSize)
+    maxPositionEmbeddings = try r.int("max_position_embeddings", 77, in: 1...ConfigLimits.positions)
+    hiddenAct = try r.string("hidden_act", "quick_gelu")
+    guard ["quick_gelu", "gelu"].contains(hiddenAct) else {
+      throw ConfigError(c.file, "\(r.name("hidden_act")) = \(hiddenAct) is not supported by swift-lcm")
+    }
+    layerNormEps = try r.double("layer_norm_eps", 1e-5)
+    eosTokenId = try r.int("eos_token_id", 2)
     guard hiddenSize % numAttentionHeads == 0 else {
-      throw ConfigError(c.file, "hidden_size \(hiddenSize) is not divisible by num_attention_heads \(numAttentionHeads)")
+      throw ConfigError(c.file, "\(r.name("hidden_size")) \(hiddenSize) is not divisible by \(r.name("num_attention_heads")) \(numAttentionHeads)")
     }
   }
 }
@@ -156,23 +160,29 @@ public final class CLIPTextModel {
   /// Loads a transformers `text_encoder/` folder (config.json + model.safetensors). Files saved by
   /// transformers 5 name CLIPTextModel keys without the `text_model.` prefix; both load.
   public static func load(folder: String, device: Device = .cpu, dtype: TensorDType = .float32, variant: String? = nil) throws -> CLIPTextModel {
-    let config = try CLIPTextConfig(reader: ConfigReader(path: "\(folder)/config.json"))
+    let configPath = "\(folder)/config.json"
+    let config = try CLIPTextConfig(reader: ConfigReader(path: configPath))
     let store = ParameterStore(device: .meta)
-    let model = try CLIPTextModel(config: config, store: store)
-    try store.to(device: device, dtype: dtype)
+    let model = try ModelFiles.step(configPath, "building the text encoder") {
+      let model = try CLIPTextModel(config: config, store: store)
+      try store.to(device: device, dtype: dtype)
+      return model
+    }
     let path = try ModelFiles.weights(in: folder, base: "model", variant: variant)
-    let source = try openSafeTensors(path: path)
-    // transformers ignores the old persistent position_ids buffer (its _keys_to_ignore_on_load_unexpected)
-    let ignored: Set<String> = ["text_model.embeddings.position_ids", "embeddings.position_ids"]
-    let addPrefix = !config.withProjection && !source.keys.contains(where: { $0.hasPrefix("text_model.") })
-    if addPrefix || source.keys.contains(where: ignored.contains) {
-      var tensors: [String: Tensor] = [:]
-      for key in source.keys where !ignored.contains(key) {
-        tensors[addPrefix ? "text_model." + key : key] = try Tensor.load(key, from: source)
+    try ModelFiles.step(path, "loading the text encoder weights") {
+      let source = try openSafeTensors(path: path)
+      // transformers ignores the old persistent position_ids buffer (its _keys_to_ignore_on_load_unexpected)
+      let ignored: Set<String> = ["text_model.embeddings.position_ids", "embeddings.position_ids"]
+      let addPrefix = !config.withProjection && !source.keys.contains(where: { $0.hasPrefix("text_model.") })
+      if addPrefix || source.keys.contains(where: ignored.contains) {
+        var tensors: [String: Tensor] = [:]
+        for key in source.keys where !ignored.contains(key) {
+          tensors[addPrefix ? "text_model." + key : key] = try Tensor.load(key, from: source)
+        }
+        try store.load(tensors, source: path)
+      } else {
+        try store.load(from: source, name: path)
       }
-      try store.load(tensors, source: path)
-    } else {
-      try store.load(from: source, name: path)
     }
     return model
   }

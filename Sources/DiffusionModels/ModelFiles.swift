@@ -18,6 +18,16 @@ public enum ModelFiles {
     }
     throw ConfigError(dir, "no weights found (looked for \(names.joined(separator: ", ")))")
   }
+
+  /// Runs one step of building a model from its config or loading its weights; a libtorch
+  /// error names the file and the step ("<dir>/config.json: building the UNet failed: ...").
+  static func step<T>(_ file: String, _ what: String, _ body: () throws -> T) throws -> T {
+    do {
+      return try body()
+    } catch let error as TorchError {
+      throw ConfigError(file, "\(what) failed: \(error)")
+    }
+  }
 }
 
 extension UNet2DConditionModel {
@@ -26,12 +36,16 @@ extension UNet2DConditionModel {
   public static func load(
     folder: String, device: Device = .cpu, dtype: TensorDType = .float32, variant: String? = nil
   ) throws -> UNet2DConditionModel {
-    let config = try UNet2DConditionConfig(path: "\(folder)/config.json")
+    let configPath = "\(folder)/config.json"
+    let config = try UNet2DConditionConfig(path: configPath)
     let store = ParameterStore(device: .meta)
-    let model = try UNet2DConditionModel(config: config, store: store)
-    try store.to(device: device, dtype: dtype)
+    let model = try ModelFiles.step(configPath, "building the UNet") {
+      let model = try UNet2DConditionModel(config: config, store: store)
+      try store.to(device: device, dtype: dtype)
+      return model
+    }
     let path = try ModelFiles.weights(in: folder, base: "diffusion_pytorch_model", variant: variant)
-    try store.load(from: try openSafeTensors(path: path), name: path)
+    try ModelFiles.step(path, "loading the UNet weights") { try store.load(from: try openSafeTensors(path: path), name: path) }
     return model
   }
 }

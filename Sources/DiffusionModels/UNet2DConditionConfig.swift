@@ -40,20 +40,19 @@ public struct UNet2DConditionConfig: Sendable {
 
   public init(reader c: ConfigReader) throws {
     let f = c.file
-    sampleSize = try c.optionalInt("sample_size")
-    inChannels = try c.int("in_channels", 4)
-    outChannels = try c.int("out_channels", 4)
+    let sizes = 1...ConfigLimits.width, counts = 0...ConfigLimits.layers
+    sampleSize = try c.optionalInt("sample_size", in: 1...ConfigLimits.sampleSize)
+    inChannels = try c.int("in_channels", 4, in: sizes)
+    outChannels = try c.int("out_channels", 4, in: sizes)
     centerInputSample = try c.bool("center_input_sample", false)
     flipSinToCos = try c.bool("flip_sin_to_cos", true)
-    freqShift = try c.int("freq_shift", 0)
+    freqShift = try c.int("freq_shift", 0, in: -ConfigLimits.width...ConfigLimits.width)
     downBlockTypes = try c.strings("down_block_types", downBlockTypes)
     midBlockType = c.isNull("mid_block_type") && c.values["mid_block_type"] != nil ? nil : try c.string("mid_block_type", "UNetMidBlock2DCrossAttn")
     upBlockTypes = try c.strings("up_block_types", upBlockTypes)
     let n = downBlockTypes.count
-    blockOutChannels = try c.values["block_out_channels"] == nil ? blockOutChannels : {
-      guard let a = c.values["block_out_channels"] as? [NSNumber] else { throw ConfigError(f, "block_out_channels must be a list of integers") }
-      return a.map(\.intValue)
-    }()
+    try c.check(n, in: 1...ConfigLimits.blocks, "the length of down_block_types")
+    blockOutChannels = try c.ints("block_out_channels", blockOutChannels, lengths: 1...ConfigLimits.blocks, in: sizes)
     guard blockOutChannels.count == n, upBlockTypes.count == n else {
       throw ConfigError(f, "down_block_types, up_block_types and block_out_channels must have the same length (\(n), \(upBlockTypes.count), \(blockOutChannels.count))")
     }
@@ -66,40 +65,54 @@ public struct UNet2DConditionConfig: Sendable {
     if let m = midBlockType, m != "UNetMidBlock2DCrossAttn" {
       throw ConfigError(f, "mid_block_type: \(m) is not supported by swift-lcm")
     }
-    layersPerBlock = try c.intOrList("layers_per_block", count: n, 2)!
-    downsamplePadding = try c.int("downsample_padding", 1)
-    midBlockScaleFactor = try c.double("mid_block_scale_factor", 1)
+    // The per-block attention settings of block i (in block_out_channels order) are used by its
+    // down block, by the mirrored up block n-1-i and, for the last, by the mid block; blocks
+    // without attention ignore them (any value loads, as in diffusers).
+    let (down, up, hasMid) = (downBlockTypes, upBlockTypes, midBlockType != nil)
+    let attends = { (i: Int) in
+      down[i] == "CrossAttnDownBlock2D" || up[n - 1 - i] == "CrossAttnUpBlock2D" || (hasMid && i == n - 1)
+    }
+    layersPerBlock = try c.intOrList("layers_per_block", count: n, 2, in: counts)
+    downsamplePadding = try c.int("downsample_padding", 1, in: 0...ConfigLimits.padding)
+    midBlockScaleFactor = hasMid ? try c.divisor("mid_block_scale_factor", 1) : try c.double("mid_block_scale_factor", 1)
     dropout = try c.double("dropout", 0)
+    try c.require((0...1).contains(dropout), "dropout = \(dropout) is out of range (expected 0...1)")
     actFn = try c.string("act_fn", "silu")
     guard ["silu", "swish"].contains(actFn) else { throw ConfigError(f, "act_fn = \(actFn) is not supported by swift-lcm") }
-    guard let groups = try c.optionalInt("norm_num_groups") ?? (c.values["norm_num_groups"] == nil ? 32 : nil) else {
+    guard let groups = try c.optionalInt("norm_num_groups", in: sizes) ?? (c.values["norm_num_groups"] == nil ? 32 : nil) else {
       throw ConfigError(f, "norm_num_groups = null is not supported by swift-lcm")
     }
     normNumGroups = groups
     normEps = try c.double("norm_eps", 1e-5)
-    crossAttentionDim = try c.intOrList("cross_attention_dim", count: n, 1280)!
-    transformerLayersPerBlock = try c.intOrList("transformer_layers_per_block", count: n, 1)!
+    crossAttentionDim = try c.intOrList("cross_attention_dim", count: n, 1280, in: sizes, where: attends)
+    transformerLayersPerBlock = try c.intOrList("transformer_layers_per_block", count: n, 1, in: counts, where: attends)
     // diffusers: num_attention_heads = num_attention_heads or attention_head_dim (a naming quirk);
     // setting num_attention_heads itself raises in diffusers, and so here.
     if !c.isNull("num_attention_heads") {
       throw ConfigError(f, "num_attention_heads cannot be set for UNet2DConditionModel (diffusers raises too); use attention_head_dim")
     }
-    numAttentionHeads = try c.intOrList("attention_head_dim", count: n, 8)!
+    numAttentionHeads = try c.intOrList("attention_head_dim", count: n, 8, in: sizes, where: attends)
     useLinearProjection = try c.bool("use_linear_projection", false)
     upcastAttention = try c.bool("upcast_attention", false)
     additionEmbedType = try c.string("addition_embed_type")
     if let t = additionEmbedType, t != "text_time" {
       throw ConfigError(f, "addition_embed_type = \(t) is not supported by swift-lcm")
     }
-    additionTimeEmbedDim = try c.optionalInt("addition_time_embed_dim")
-    projectionClassEmbeddingsInputDim = try c.optionalInt("projection_class_embeddings_input_dim")
-    if additionEmbedType == "text_time", additionTimeEmbedDim == nil || projectionClassEmbeddingsInputDim == nil {
+    // only text_time reads these two (diffusers ignores them otherwise)
+    let textTime = additionEmbedType == "text_time"
+    additionTimeEmbedDim = textTime ? try c.optionalInt("addition_time_embed_dim", in: sizes) : try c.optionalInt("addition_time_embed_dim")
+    projectionClassEmbeddingsInputDim = textTime
+      ? try c.optionalInt("projection_class_embeddings_input_dim", in: sizes) : try c.optionalInt("projection_class_embeddings_input_dim")
+    if textTime, additionTimeEmbedDim == nil || projectionClassEmbeddingsInputDim == nil {
       throw ConfigError(f, "addition_embed_type text_time needs addition_time_embed_dim and projection_class_embeddings_input_dim")
     }
-    resnetOutScaleFactor = try c.double("resnet_out_scale_factor", 1)
-    timeCondProjDim = try c.optionalInt("time_cond_proj_dim")
-    convInKernel = try c.int("conv_in_kernel", 3)
-    convOutKernel = try c.int("conv_out_kernel", 3)
+    resnetOutScaleFactor = try c.divisor("resnet_out_scale_factor", 1)
+    timeCondProjDim = try c.optionalInt("time_cond_proj_dim", in: sizes)
+    convInKernel = try c.int("conv_in_kernel", 3, in: 1...ConfigLimits.kernel)
+    convOutKernel = try c.int("conv_out_kernel", 3, in: 1...ConfigLimits.kernel)
+    for (key, k) in [("conv_in_kernel", convInKernel), ("conv_out_kernel", convOutKernel)] where k % 2 == 0 {
+      throw ConfigError(f, "\(key) = \(k) must be odd (the padding (k-1)/2 keeps the size)")
+    }
     // Known diffusers options this project does not implement: only their defaults load.
     for key in ["class_embed_type", "encoder_hid_dim", "encoder_hid_dim_type", "num_class_embeds", "time_embedding_dim",
                 "time_embedding_act_fn", "timestep_post_act", "cross_attention_norm", "reverse_transformer_layers_per_block",
@@ -115,8 +128,9 @@ public struct UNet2DConditionConfig: Sendable {
     try c.unsupported("class_embeddings_concat", allowed: [false, nil])
     for (i, ch) in blockOutChannels.enumerated() {
       guard ch % normNumGroups == 0 else { throw ConfigError(f, "block_out_channels[\(i)] = \(ch) is not divisible by norm_num_groups \(normNumGroups)") }
-      guard numAttentionHeads[i] > 0, ch % numAttentionHeads[i] == 0 else {
-        throw ConfigError(f, "block_out_channels[\(i)] = \(ch) is not divisible by attention_head_dim (heads) \(numAttentionHeads[i])")
+      // heads of channels / heads dims each (diffusers floors; no divisibility needed), at least one dim per head
+      guard !attends(i) || numAttentionHeads[i] <= ch else {
+        throw ConfigError(f, "attention_head_dim (heads) of block \(i) = \(numAttentionHeads[i]) is more than its block_out_channels[\(i)] = \(ch)")
       }
     }
   }
