@@ -63,6 +63,7 @@ TARGETS = ("shards", "safetensors", "configs")
 
 INT_BOUNDARIES = [0, -1, 1, 2, 3, 7, 8, 255, 256, 65535, 65536, 2**31 - 1, 2**31, 2**32 - 1, 2**32,
                   2**53 + 1, 2**62, 2**63 - 1, 2**63, -2**31, -2**63, 2**64 - 1, 2**64, 10**30]
+INT_FOCUS = [0, -1, 1, 2**31, 2**32, 2**62, 2**63 - 1, -2**63, 10**6]
 FLOAT_BOUNDARIES = [0.0, -0.0, 0.5, -0.5, 1e-320, 1e-38, 1e38, 1e308, -1e308, 3.4e39]
 HUGE_STRING = "A" * 200_000
 
@@ -737,12 +738,14 @@ def mutate_config(rng, text, strings):
         paths = json_paths(doc)
         if not paths:
             break
-        path = rng.choice(paths)
+        ints = [p for p in paths if type(get_path(doc, p)) is int]
+        path = rng.choice(ints) if kind == "value" and ints and rng.random() < 0.6 else rng.choice(paths)
         parent = get_path(doc, path[:-1])
         old = parent[path[-1]]
         name = "/".join(str(p) for p in path)
         if kind == "value":
-            new = boundary_value(rng, old)
+            # fields that size, count or divide something get the integer boundaries most often
+            new = rng.choice(INT_FOCUS) if type(old) is int and rng.random() < 0.8 else boundary_value(rng, old)
             parent[path[-1]] = new
             notes.append(f"{name}={json.dumps(new)[:40]}")
         elif kind == "swap":
@@ -853,6 +856,7 @@ class Fuzzer:
         self.strings = string_pool()
         self.counts = {"ok": 0, "error": 0, "odd": 0, "crash": 0, "hang": 0}
         self.unnamed = 0
+        self.basename_only = 0
         self.classes = {}
         self.unnamed_classes = {}
         self.mutations = {}
@@ -903,7 +907,7 @@ class Fuzzer:
             cmd += ["--lora", path]
         if target == "safetensors" or rng.random() < 0.5:
             cmd += ["--height", "32", "--width", "32"]
-        names = [path, os.path.dirname(path)]
+        names = [path, os.path.dirname(path)] + ([pipe] if comp == "." else [])
         return target, f"{base}/{comp}/{fname}:{mutation}", cmd, path, names
 
     def make_pipeline(self, case, base, mutated_comp):
@@ -970,7 +974,7 @@ class Fuzzer:
         rc, out, err, hung, seconds = run_command(cmd, self.args.timeout, self.args.memory_mb, self.work)
         kind = classify(rc, out, err, hung)
         self.counts[kind] += 1
-        mclass = target + ":" + mutation.split(":")[1 if target != "shards" else 1].split("@")[0]
+        mclass = target + ":" + re.split(r"[@=]", mutation.split(":")[1])[0]
         self.mutations.setdefault(mclass, {}).setdefault(kind, 0)
         self.mutations[mclass][kind] += 1
         if kind in ("crash", "hang"):
@@ -979,7 +983,11 @@ class Fuzzer:
             self.classes.setdefault(sig, []).append((index, mutation, d))
         elif kind == "error":
             line = next(l for l in (out + "\n" + err).splitlines() if l.startswith("Error:"))
-            if not any(n in line for n in names) and "special:" not in mutation:
+            if any(n in line for n in names) or "special:" in mutation:
+                pass
+            elif os.path.basename(path) in line:
+                self.basename_only += 1
+            else:
                 self.unnamed += 1
                 norm = re.sub(r"\d+", "N", re.sub(r"/\S*", "PATH", line))[:160]
                 key = f"{target}: {norm}"
@@ -1023,7 +1031,8 @@ class Fuzzer:
             print("by mutation:")
             for m, ks in sorted(self.mutations.items()):
                 print(f"  {m[:60]:60} " + " ".join(f"{k}={v}" for k, v in sorted(ks.items())))
-        print(f"fuzz: odd={c['odd']} unnamed_errors={self.unnamed} findings={os.path.join(self.work, 'findings')}")
+        print(f"fuzz: odd={c['odd']} errors_without_the_file={self.unnamed} errors_with_only_its_basename={self.basename_only} "
+              f"findings={os.path.join(self.work, 'findings')}")
         print(f"fuzz: inputs={n} ok={c['ok']} errors={c['error'] + c['odd']} crashes={c['crash']} hangs={c['hang']} "
               f"seconds={seconds:.0f}", flush=True)
         return 1 if c["crash"] or c["hang"] else 0

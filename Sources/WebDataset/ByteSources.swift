@@ -66,6 +66,10 @@ public final class FileSource: ByteSource {
     if stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
       throw DataError.shard(fault: .unreadableShard, shard: shard, message: "is a directory; list its .tar files instead (e.g. dir/{00000..00099}.tar)")
     }
+    if stat(path, &st) == 0, (st.st_mode & S_IFMT) != S_IFREG {
+      // a FIFO or device would block or never end; streams go through pipe:
+      throw DataError.shard(fault: .unreadableShard, shard: shard, message: "is not a regular file; stream it with pipe:cat FILE")
+    }
     fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else {
       throw DataError.shard(fault: .unreadableShard, shard: shard, message: "cannot open: \(String(cString: strerror(errno)))")
