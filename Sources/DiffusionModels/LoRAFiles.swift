@@ -21,6 +21,10 @@ public struct LoRAFile {
 
   public init(path: String, modules: [String]) throws {
     let file = path.hasSuffix(".safetensors") ? path : try Self.findWeights(in: path)
+    self = try ModelFiles.step(file, "reading the LoRA file") { try Self(file: file, modules: modules) }
+  }
+
+  private init(file: String, modules: [String]) throws {
     self.path = file
     let source = try openSafeTensors(path: file)
     let kohyaNames = Dictionary(modules.map { ("lora_unet_" + $0.replacingOccurrences(of: ".", with: "_"), $0) }, uniquingKeysWith: { a, _ in a })

@@ -19,13 +19,17 @@ public enum ModelFiles {
     throw ConfigError(dir, "no weights found (looked for \(names.joined(separator: ", ")))")
   }
 
-  /// Runs one step of building a model from its config or loading its weights; a libtorch
-  /// error names the file and the step ("<dir>/config.json: building the UNet failed: ...").
-  static func step<T>(_ file: String, _ what: String, _ body: () throws -> T) throws -> T {
+  /// Runs one step of building a model from its config or loading its weights; a libtorch or
+  /// safetensors error names the full path and the step
+  /// ("<dir>/unet/diffusion_pytorch_model.safetensors: loading the UNet weights failed: ...").
+  public static func step<T>(_ file: String, _ what: String, _ body: () throws -> T) throws -> T {
     do {
       return try body()
     } catch let error as TorchError {
       throw ConfigError(file, "\(what) failed: \(error)")
+    } catch let error as SafeTensorsError {
+      // its own description names only the file's base name
+      throw ConfigError(error.path.isEmpty ? file : error.path, "\(what) failed: \(error.problem)")
     }
   }
 }
