@@ -22,6 +22,7 @@ public struct CommandResult: Sendable {
 
 public struct CommandFailure: Error, CustomStringConvertible {
   public let description: String
+  public init(description: String) { self.description = description }
 }
 
 /// Runs `executable` to completion; both pipes are drained (stderr on another thread), so a
