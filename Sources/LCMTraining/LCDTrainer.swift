@@ -35,6 +35,8 @@ public struct LCDTrainingConfig: Sendable {
   /// --pretrained_vae_model_name_or_path: a VAE folder used instead of the teacher's, in the
   /// mixed-precision dtype; the teacher's own VAE stays fp32.
   public var vaePath: String? = nil
+  /// --use_8bit_adam: bitsandbytes' AdamW8bit algorithm (8-bit block-wise moments) instead of AdamW.
+  public var use8bitAdam = false
   public var lcd = LCDConfig()
   public init(teacher: String) { self.teacher = teacher }
 }
@@ -59,7 +61,7 @@ public final class LCDTrainer {
   public let textEncoder: CLIPTextModel
   public let vae: AutoencoderKL
   public let lcd: LatentConsistencyDistillation
-  public let optimizer: AdamW
+  public let optimizer: any Optimizer
   public let schedule: LRSchedule
   public private(set) var globalStep = 0
   /// Optimizer steps taken (global steps minus fp16 skips): the LR schedule's position.
@@ -128,9 +130,10 @@ public final class LCDTrainer {
     lcdConfig.autocast = c.mixedPrecision
     lcd = try LatentConsistencyDistillation(
       teacher: teacher, student: student, target: target, noiseScheduler: scheduler, config: lcdConfig, device: c.device)
-    optimizer = try AdamW(
-      studentStore.trainableParameters, lr: c.learningRate, betas: (c.adamBeta1, c.adamBeta2), eps: c.adamEpsilon,
-      weightDecay: c.adamWeightDecay, fused: c.device.kind == .cuda)
+    let params = studentStore.trainableParameters, betas = (c.adamBeta1, c.adamBeta2)
+    optimizer = c.use8bitAdam
+      ? try AdamW8bit(params, lr: c.learningRate, betas: betas, eps: c.adamEpsilon, weightDecay: c.adamWeightDecay)
+      : try AdamW(params, lr: c.learningRate, betas: betas, eps: c.adamEpsilon, weightDecay: c.adamWeightDecay, fused: c.device.kind == .cuda)
     schedule = try LRSchedule(name: c.lrScheduler, warmupSteps: c.lrWarmupSteps, trainingSteps: c.maxTrainSteps, baseLR: c.learningRate)
     try optimizer.setLR(try schedule.learningRate(step: 0))
     scaler = c.mixedPrecision == .float16 ? GradScaler() : nil
@@ -230,7 +233,7 @@ extension LCDTrainer {
     try writeSafeTensors(try optimizer.stateDict(), to: "\(dir)/optimizer.safetensors")
     try writeSafeTensors(
       [("generator", try generator.state()), ("host_generator", try hostGenerator.state())], to: "\(dir)/random_states.safetensors")
-    var state: [String: Any] = ["global_step": globalStep, "optimizer_steps": stepsTaken, "lr": optimizer.lr]
+    var state: [String: Any] = ["global_step": globalStep, "optimizer_steps": stepsTaken, "lr": optimizer.lr, "optimizer": optimizer.kind]
     if let scaler { state["scaler"] = scaler.state }
     try JSONSerialization.data(withJSONObject: state, options: [.sortedKeys]).write(to: URL(fileURLWithPath: "\(dir)/trainer_state.json"))
     if let dataPosition { try dataPosition.write(to: URL(fileURLWithPath: "\(dir)/data_position.json")) }
@@ -244,6 +247,19 @@ extension LCDTrainer {
   /// Restores a checkpoint written by saveCheckpoint; returns its data position, if it has one.
   /// Each failure names the file and what was being read.
   public func loadCheckpoint(_ dir: String) throws -> Data? {
+    let statePath = "\(dir)/trainer_state.json"
+    guard let data = FileManager.default.contents(atPath: statePath) else {
+      throw FileOperationError("reading the trainer state", statePath, "missing or unreadable")
+    }
+    guard let state = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any], let step = state["global_step"] as? Int, step >= 0 else {
+      throw FileOperationError("reading the trainer state", statePath, "not a JSON object with a global_step (truncated or corrupt)")
+    }
+    let kind = state["optimizer"] as? String ?? "adamw"
+    guard kind == optimizer.kind else {
+      let flag = { (k: String) in k == "adamw8bit" ? "with --use_8bit_adam" : "without --use_8bit_adam" }
+      throw FileOperationError(
+        "resuming", dir, "its optimizer state is \(kind) (a run \(flag(kind))); this run uses \(optimizer.kind): give the same optimizer flags")
+    }
     for (store, name) in [(lcd.student.store, "unet"), (lcd.target.store, "unet_target")] {
       try fileOperation("loading the checkpoint's \(name == "unet" ? "student" : "EMA target") UNet from", "\(dir)/\(name)") {
         try store.load(safetensors: try ModelFiles.weights(in: "\(dir)/\(name)", base: "diffusion_pytorch_model"))
@@ -259,13 +275,6 @@ extension LCDTrainer {
       let rng = try openSafeTensorsFile(rngPath)
       try generator.setState(try Tensor.load("generator", from: rng))
       if hostGenerator !== generator { try hostGenerator.setState(try Tensor.load("host_generator", from: rng)) }
-    }
-    let statePath = "\(dir)/trainer_state.json"
-    guard let data = FileManager.default.contents(atPath: statePath) else {
-      throw FileOperationError("reading the trainer state", statePath, "missing or unreadable")
-    }
-    guard let state = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any], let step = state["global_step"] as? Int, step >= 0 else {
-      throw FileOperationError("reading the trainer state", statePath, "not a JSON object with a global_step (truncated or corrupt)")
     }
     globalStep = step
     stepsTaken = state["optimizer_steps"] as? Int ?? step

@@ -102,7 +102,6 @@ struct Distill: ParsableCommand {
       throw ValidationError("--report_to \(reportTo) is not supported: swift-lcm writes TensorBoard event files (no network services)")
     }
     guard !pushToHub else { throw ValidationError("--push_to_hub is not supported: swift-lcm never uses the network; upload --output_dir yourself") }
-    guard !use8bitAdam else { throw ValidationError("--use_8bit_adam is not available yet (memory-saving optimizers come in a later issue)") }
     guard mixedPrecision == nil || ["no", "fp16", "bf16"].contains(mixedPrecision!) else {
       throw ValidationError("--mixed_precision must be no, fp16 or bf16, got '\(mixedPrecision!)'")
     }
@@ -159,6 +158,7 @@ struct Distill: ParsableCommand {
     c.lcd.lossType = lossType == "l2" ? .l2 : .huber
     (c.gradientAccumulationSteps, c.proportionEmptyPrompts) = (gradientAccumulationSteps, proportionEmptyPrompts)
     (c.mixedPrecision, c.castTeacherUNet, c.vaePath) = (autocastDType, castTeacherUNet, pretrainedVAE)
+    c.use8bitAdam = use8bitAdam
     return c
   }
 

@@ -29,15 +29,25 @@ struct DistillCommandTests {
     output.split(separator: "\n").filter { $0.hasPrefix("step ") }.map { String($0.split(separator: " ")[3]) }
   }
 
-  @Test func stopAndResumeGivesTheSameLossCurve() throws {
+  /// With AdamW and with --use_8bit_adam (8-bit moments in the checkpoint, resumed exactly; a
+  /// resume with the other optimizer is refused in one line).
+  @Test(arguments: [[], ["--use_8bit_adam"]])
+  func stopAndResumeGivesTheSameLossCurve(optimizerFlags: [String]) throws {
     let images = try imageFolder()
     let out = NSTemporaryDirectory() + "distill-\(UInt32.random(in: 0...UInt32.max))"
     let common = ["distill", "--pretrained_teacher_model", "\(repoRoot)/Tests/Fixtures/pipeline/base", "--train_data_dir", images,
                   "--resolution", "16", "--train_batch_size", "2", "--unet_time_cond_proj_dim", "8", "--lr_warmup_steps", "0",
-                  "--checkpointing_steps", "2", "--seed", "3"]
+                  "--checkpointing_steps", "2", "--seed", "3"] + optimizerFlags
     let straight = try lcm(common + ["--max_train_steps", "4", "--output_dir", out + "/a"])
     #expect(straight.status == 0, "\(straight.output)")
     let part = try lcm(common + ["--max_train_steps", "2", "--output_dir", out + "/b"])
+    let opt = try SafeTensorsFile(path: "\(out)/b/checkpoint-2/optimizer.safetensors")
+    let eightBit = opt.keys.filter { $0.hasSuffix(".state1") }.contains { opt.info($0)?.dtype == .U8 }
+    #expect(eightBit == !optimizerFlags.isEmpty && opt.keys.contains { $0.hasSuffix(".exp_avg") } == optimizerFlags.isEmpty)
+    let other = try lcm(common.filter { $0 != "--use_8bit_adam" } + (optimizerFlags.isEmpty ? ["--use_8bit_adam"] : [])
+                        + ["--max_train_steps", "4", "--output_dir", out + "/b", "--resume_from_checkpoint", "latest"])
+    let otherErrors = other.output.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
+    #expect(other.status != 0 && otherErrors.count == 1 && otherErrors[0].contains("give the same optimizer flags"), "\(other.output)")
     let rest = try lcm(common + ["--max_train_steps", "4", "--output_dir", out + "/b", "--resume_from_checkpoint", "latest"])
     #expect(rest.output.contains("resumed from \(out)/b/checkpoint-2 at step 2"), "\(rest.output)")
     #expect(losses(straight.output).count == 4)
@@ -139,7 +149,6 @@ struct DistillCommandTests {
     (["--train_data_dir", "/x", "--loss_type", "l1"], "--loss_type must be l2 or huber"),
     (["--train_data_dir", "/x", "--max_train_steps", "1", "--push_to_hub"], "--push_to_hub is not supported"),
     (["--train_data_dir", "/x", "--max_train_steps", "1", "--report_to", "wandb"], "--report_to wandb is not supported"),
-    (["--train_data_dir", "/x", "--max_train_steps", "1", "--use_8bit_adam"], "--use_8bit_adam is not available yet"),
     (["--train_data_dir", "/x", "--max_train_steps", "1", "--mixed_precision", "fp8"], "--mixed_precision must be no, fp16 or bf16"),
     (["--train_data_dir", "/x"], "give --max_train_steps, or --max_train_samples"),
     (["--train_data_dir", "/x", "--max_train_steps", "1", "--no_such_flag", "1"], "Unknown option '--no_such_flag'"),

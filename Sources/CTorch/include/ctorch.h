@@ -324,6 +324,15 @@ CTStatus ct_adamw_get_state(CTOptimizer o, int64_t index, bool *has_state, CTTen
 CTStatus ct_adamw_set_state(CTOptimizer o, int64_t index, CTTensor step, CTTensor exp_avg,
                             CTTensor exp_avg_sq, CTTensor max_exp_avg_sq);
 
+// ---- AdamW8bit ----------------------------------------------------------------------------------
+/// One step of bitsandbytes' AdamW8bit for one parameter: state1/state2 are uint8 codes into
+/// qmap1 (signed) / qmap2 (unsigned) with one float32 absmax per 256-element block, or float32
+/// moments (then absmax and qmap are unused and may be NULL). step counts from 1.
+CTStatus ct_adamw8bit_update_(CTTensor param, CTTensor grad, CTTensor state1, CTTensor state2,
+                              CTTensor absmax1, CTTensor absmax2, CTTensor qmap1, CTTensor qmap2,
+                              int64_t step, double lr, double beta1, double beta2, double eps,
+                              double weight_decay);
+
 #ifdef __cplusplus
 }
 #endif
