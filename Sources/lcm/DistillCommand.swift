@@ -83,44 +83,78 @@ struct Distill: ParsableCommand {
   @Option(name: .customLong("hub_token")) var hubToken: String?
   @Option(name: .customLong("hub_model_id")) var hubModelID: String?
   // swift-lcm
-  @Option(name: .customLong("device"), help: "cpu or cuda[:N].") var device = "cpu"
+  @Option(name: .customLong("device"), help: "cpu or cuda[:N] (default: cuda when a GPU is present, else cpu).") var device: String?
 
-  func validate() throws {
-    guard (trainShards == nil) != (trainDataDir == nil) else {
-      throw ValidationError("give exactly one of --train_shards_path_or_url and --train_data_dir")
+  /// Flags that name a network service: each is a warning, and the run goes on without it.
+  static let offlineTrackers: Set<String> = ["wandb", "comet_ml", "all", "mlflow", "aim", "clearml", "dvclive"]
+
+  /// Every refusal and every warning of the flags, found together before anything loads.
+  func flagReport() -> (problems: [String], warnings: [String]) {
+    var p: [String] = [], w: [String] = []
+    func need(_ ok: Bool, _ message: @autoclosure () -> String) { if !ok { p.append(message()) } }
+    need((trainShards == nil) != (trainDataDir == nil), "give exactly one of --train_shards_path_or_url and --train_data_dir")
+    need(resolution > 0 && resolution % 8 == 0, "--resolution must be a positive multiple of 8, got \(resolution)")
+    need(["l2", "huber"].contains(lossType), "--loss_type must be l2 or huber, got '\(lossType)'")
+    need(trainBatchSize > 0, "--train_batch_size must be positive")
+    need((maxTrainSteps ?? 1) > 0, "--max_train_steps must be positive")
+    need(maxTrainSteps != nil || maxTrainSamples != nil,
+         "give --max_train_steps, or --max_train_samples so that --num_train_epochs (\(numTrainEpochs)) sets the step count")
+    need((maxTrainSamples ?? 1) > 0, "--max_train_samples must be positive")
+    need(numTrainEpochs > 0, "--num_train_epochs must be positive")
+    if Self.offlineTrackers.contains(reportTo) {
+      w.append("--report_to \(reportTo): swift-lcm uses no network service; logging to TensorBoard event files in \(outputDir)/\(loggingDir) instead")
+    } else {
+      need(["tensorboard", "none"].contains(reportTo), "--report_to must be tensorboard, none, or a tracker (\(Self.offlineTrackers.sorted().joined(separator: ", "))), got '\(reportTo)'")
     }
-    guard resolution > 0, resolution % 8 == 0 else { throw ValidationError("--resolution must be a positive multiple of 8, got \(resolution)") }
-    guard ["l2", "huber"].contains(lossType) else { throw ValidationError("--loss_type must be l2 or huber, got '\(lossType)'") }
-    guard trainBatchSize > 0 else { throw ValidationError("--train_batch_size must be positive") }
-    if let m = maxTrainSteps, m <= 0 { throw ValidationError("--max_train_steps must be positive") }
-    guard maxTrainSteps != nil || maxTrainSamples != nil else {
-      throw ValidationError("give --max_train_steps, or --max_train_samples so that --num_train_epochs (\(numTrainEpochs)) sets the step count")
+    if pushToHub {
+      w.append("--push_to_hub: swift-lcm does not upload (no network); the command that uploads \(outputDir) is printed at the end")
+    } else if hubModelID != nil || hubToken != nil {
+      w.append("--hub_model_id / --hub_token are used only with --push_to_hub (as in the script)")
     }
-    if let s = maxTrainSamples, s <= 0 { throw ValidationError("--max_train_samples must be positive") }
-    guard numTrainEpochs > 0 else { throw ValidationError("--num_train_epochs must be positive") }
-    guard ["tensorboard", "none"].contains(reportTo) else {
-      throw ValidationError("--report_to \(reportTo) is not supported: swift-lcm writes TensorBoard event files (no network services)")
-    }
-    guard !pushToHub else { throw ValidationError("--push_to_hub is not supported: swift-lcm never uses the network; upload --output_dir yourself") }
-    guard mixedPrecision == nil || ["no", "fp16", "bf16"].contains(mixedPrecision!) else {
-      throw ValidationError("--mixed_precision must be no, fp16 or bf16, got '\(mixedPrecision!)'")
-    }
-    if let limit = checkpointsTotalLimit, limit <= 0 { throw ValidationError("--checkpoints_total_limit must be positive") }
-    guard gradientAccumulationSteps > 0 else { throw ValidationError("--gradient_accumulation_steps must be positive") }
-    guard (0...1).contains(proportionEmptyPrompts) else { throw ValidationError("--proportion_empty_prompts must be in [0, 1]") }
-    guard checkpointingSteps > 0, validationSteps > 0 else { throw ValidationError("--checkpointing_steps and --validation_steps must be positive") }
-    guard wMin <= wMax else { throw ValidationError("--w_min (\(wMin)) must not exceed --w_max (\(wMax))") }
-    guard numDDIMTimesteps > 0, vaeEncodeBatchSize > 0 else { throw ValidationError("--num_ddim_timesteps and --vae_encode_batch_size must be positive") }
-    guard Device(parsing: device) != nil else { throw ValidationError("--device must be cpu or cuda[:N], got '\(device)'") }
-    guard Interpolation(rawValue: interpolationType) != nil else {
-      throw ValidationError("--interpolation_type must be one of \(Interpolation.allCases.map(\.rawValue).joined(separator: ", "))")
-    }
+    need(mixedPrecision == nil || ["no", "fp16", "bf16"].contains(mixedPrecision!), "--mixed_precision must be no, fp16 or bf16, got '\(mixedPrecision ?? "")'")
+    need((checkpointsTotalLimit ?? 1) > 0, "--checkpoints_total_limit must be positive")
+    need(gradientAccumulationSteps > 0, "--gradient_accumulation_steps must be positive")
+    need((0...1).contains(proportionEmptyPrompts), "--proportion_empty_prompts must be in [0, 1]")
+    need(checkpointingSteps > 0 && validationSteps > 0, "--checkpointing_steps and --validation_steps must be positive")
+    need(wMin <= wMax, "--w_min (\(wMin)) must not exceed --w_max (\(wMax))")
+    need(numDDIMTimesteps > 0 && vaeEncodeBatchSize > 0, "--num_ddim_timesteps and --vae_encode_batch_size must be positive")
+    need(device.map { Device(parsing: $0) != nil } ?? true, "--device must be cpu or cuda[:N], got '\(device ?? "")'")
+    need(Interpolation(rawValue: interpolationType) != nil,
+         "--interpolation_type must be one of \(Interpolation.allCases.map(\.rawValue).joined(separator: ", "))")
     if let revision, revision != (teacherRevision ?? "main") {
-      throw ValidationError("--revision \(revision) differs from --teacher_revision: validation reuses the teacher loaded at --teacher_revision")
+      p.append("--revision \(revision) differs from --teacher_revision: validation reuses the teacher loaded at --teacher_revision")
     }
     if let world = ProcessInfo.processInfo.environment["WORLD_SIZE"], (Int(world) ?? 1) > 1 {
-      throw ValidationError("WORLD_SIZE=\(world): multi-process training is not available yet (a later issue); run one process")
+      p.append("WORLD_SIZE=\(world): multi-process training is not available yet (a later issue); run one process")
     }
+    return (p, w)
+  }
+
+  /// All refusals in one error line (the warnings shown first), before any model loads.
+  func validate() throws {
+    let (problems, warnings) = flagReport()
+    guard problems.isEmpty else {
+      for warning in warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+      throw ValidationError(problems.joined(separator: "; "))
+    }
+  }
+
+  /// --device, else CUDA when a GPU is present (accelerate's default), else the CPU.
+  var runDevice: Device { device.flatMap { Device(parsing: $0) } ?? (CUDA.isAvailable ? .cuda(0) : .cpu) }
+
+  /// The first line of a run: the device and why.
+  var deviceLine: String {
+    let d = runDevice
+    let why = device != nil ? "--device" : d.isCUDA ? "a GPU is present; --device cpu to train on the CPU" : "no CUDA GPU found"
+    let name = d.isCUDA ? (try? CUDA.deviceInfo(d.index ?? 0)).map { " (\($0.name))" } ?? "" : ""
+    return "device: \(d)\(name), \(why)"
+  }
+
+  /// What --push_to_hub would have uploaded, as a command (the token is never printed).
+  var uploadCommand: String {
+    let repo = hubModelID ?? (outputDir as NSString).lastPathComponent
+    return "hf upload \(repo) \(outputDir) --exclude 'step_*' --exclude 'epoch_*' --commit-message 'End of training'"
+      + (hubToken != nil ? " --token \"$HF_TOKEN\"" : "")
   }
 
   var autocastDType: DType? {
@@ -146,7 +180,7 @@ struct Distill: ParsableCommand {
     c.revision = teacherRevision
     c.outputDir = outputDir
     c.seed = seed
-    c.device = Device(parsing: device)!
+    c.device = runDevice
     c.maxTrainSteps = stepsAndEpochs().steps
     // the script parses --scale_lr but never applies it; here it does what it says (1 process)
     c.learningRate = scaleLR ? learningRate * Double(gradientAccumulationSteps * trainBatchSize) : learningRate

@@ -24,9 +24,11 @@ extension Distill {
         signal(s, SIG_DFL)  // a second one ends the process at once
       }
     }
+    print(deviceLine)
+    for warning in flagReport().warnings { log.warning("\(warning)") }
     if let cacheDir { setenv("HF_HUB_CACHE", cacheDir, 1) }
     if enableXformers { log.info("--enable_xformers_memory_efficient_attention: attention already uses torch's memory-efficient SDPA kernels") }
-    if localRank >= 0 { log.info("--local_rank \(localRank): single-process run on --device \(device)") }
+    if localRank >= 0 { log.info("--local_rank \(localRank): single-process run on \(runDevice)") }
     if allowTF32 { try Torch.setAllowTF32(true) }
     let seed = self.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
     if self.seed == nil { log.info("no --seed: using \(seed)") }
@@ -105,7 +107,7 @@ extension Distill {
         for dir in folder.prune(keep: limit) { progress.message("removed \(dir) (--checkpoints_total_limit \(limit))") }
       }
     }
-    let runDevice = Device(parsing: device)!
+    let runDevice = self.runDevice
     if runDevice.kind == .cuda { try CUDA.resetPeakMemoryStats(runDevice.index ?? 0) }
 
     var stepStartPosition: DataPosition?
@@ -148,6 +150,7 @@ extension Distill {
     progress.finish()
     print("saved \(outputDir)/unet and \(outputDir)/unet_target")
     print(progress.summary(device: runDevice))
+    if pushToHub { print("--push_to_hub: to upload the outputs, run: \(uploadCommand)") }
   }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 
 @main
@@ -11,6 +12,22 @@ struct LCM: ParsableCommand {
     version: version,
     subcommands: [Doctor.self, Distill.self, Generate.self, SelfTest.self, Bench.self, DataCommand.self]
   )
+
+  /// Long-flag prefixes of `distill` and `generate` are spelled out first (argparse's rule).
+  static func main() {
+    var arguments = Array(CommandLine.arguments.dropFirst())
+    let commands: [String: ParsableCommand.Type] = ["distill": Distill.self, "generate": Generate.self]
+    if let first = arguments.first, let command = commands[first] {
+      do {
+        arguments = [first] + (try FlagPrefixes.expand(Array(arguments.dropFirst()), flags: FlagPrefixes.longFlags(of: command)))
+      } catch {
+        // the subcommand's own usage line names it "distill"; say it as the user typed it
+        FileHandle.standardError.write(Data("Error: \(error)\n  See 'lcm \(first) --help' for more information.\n".utf8))
+        Foundation.exit(ExitCode.validationFailure.rawValue)
+      }
+    }
+    main(arguments)
+  }
 }
 
 /// Logging is bootstrapped once, by the executable only.

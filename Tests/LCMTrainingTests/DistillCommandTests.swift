@@ -147,8 +147,15 @@ struct DistillCommandTests {
     (["--train_data_dir", "/x", "--train_shards_path_or_url", "/y"], "exactly one of"),
     (["--train_data_dir", "/x", "--resolution", "100"], "multiple of 8"),
     (["--train_data_dir", "/x", "--loss_type", "l1"], "--loss_type must be l2 or huber"),
-    (["--train_data_dir", "/x", "--max_train_steps", "1", "--push_to_hub"], "--push_to_hub is not supported"),
-    (["--train_data_dir", "/x", "--max_train_steps", "1", "--report_to", "wandb"], "--report_to wandb is not supported"),
+    (["--train_data_dir", "/x", "--max_train_steps", "1", "--report_to", "neptune"], "--report_to must be tensorboard, none, or a tracker"),
+    // every refusal together, in one line
+    (["--train_data_dir", "/x", "--max_train_steps", "1", "--resolution", "100", "--loss_type", "l1"],
+     "--resolution must be a positive multiple of 8, got 100; --loss_type must be l2 or huber"),
+    // an unknown flag is reported even where another check would fail first
+    (["--train_data_dir", "/x", "--resolution", "7", "--no_such_flag", "1"], "Unknown option '--no_such_flag'"),
+    // argparse's prefixes: an ambiguous one is an error, an unambiguous one is its flag
+    (["--train_data_dir", "/x", "--max_train", "1"], "ambiguous option: --max_train could match --max_train_samples, --max_train_steps"),
+    (["--train_data_dir", "/x", "--max_train_step", "1", "--resol", "100"], "--resolution must be a positive multiple of 8, got 100"),
     (["--train_data_dir", "/x", "--max_train_steps", "1", "--mixed_precision", "fp8"], "--mixed_precision must be no, fp16 or bf16"),
     (["--train_data_dir", "/x"], "give --max_train_steps, or --max_train_samples"),
     (["--train_data_dir", "/x", "--max_train_steps", "1", "--no_such_flag", "1"], "Unknown option '--no_such_flag'"),
@@ -163,6 +170,25 @@ struct DistillCommandTests {
     let errors = r.output.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
     #expect(errors.count == 1 && errors[0].contains(message), "\(r.output)")
     #expect(!FileManager.default.fileExists(atPath: out), "nothing written for bad input")
+  }
+
+  /// The README command's network flags as written: one warning line each, TensorBoard logs, the
+  /// upload command at the end; the device line first (no GPU here: the CPU, and why).
+  @Test func networkFlagsWarnAndTheRunGoesOn() throws {
+    let images = try imageFolder()
+    let out = NSTemporaryDirectory() + "distill-net-\(UInt32.random(in: 0...UInt32.max))"
+    let r = try lcm(["distill", "--pretrained_teacher_model", "\(repoRoot)/Tests/Fixtures/pipeline/base", "--train_data_dir", images,
+                     "--resolution", "16", "--train_batch_size", "2", "--unet_time_cond_proj_dim", "8", "--max_train_step", "1",
+                     "--output_dir", out, "--report_to", "wandb", "--push_to_hub", "--hub_model_id", "me/lcm-test", "--hub_token", "secret"])
+    #expect(r.status == 0, "\(r.output)")
+    let lines = r.output.split(separator: "\n").map(String.init)
+    #expect(lines.first == "device: cpu, no CUDA GPU found" || CUDA.isAvailable, "\(r.output)")
+    #expect(lines.filter { $0.contains("--report_to wandb: swift-lcm uses no network service") }.count == 1, "\(r.output)")
+    #expect(lines.filter { $0.contains("--push_to_hub: swift-lcm does not upload") }.count == 1, "\(r.output)")
+    let saved = lines.firstIndex { $0.hasPrefix("saved \(out)/unet") } ?? lines.count
+    #expect(lines[saved...].contains { $0.contains("to upload the outputs, run: hf upload me/lcm-test \(out)") } && !r.output.contains("secret"), "\(r.output)")
+    let logs = try FileManager.default.contentsOfDirectory(atPath: "\(out)/logs/text2image-fine-tune")
+    #expect(logs.contains { $0.hasPrefix("events.out.tfevents") })
   }
 
   /// A teacher pipeline folder without unet/: one line naming it, nothing written.
