@@ -2,27 +2,87 @@ import Foundation
 
 // Reading a diffusers `tokenizer/` folder the way transformers 5.17's
 // `CLIPTokenizer.from_pretrained(dir)` does (tokenization_utils_base._from_pretrained and
-// TokenizersBackend.__init__), without a tokenizer.json.
+// TokenizersBackend.__init__): vocab.json + merges.txt, or the tokenizers library's
+// tokenizer.json (all transformers 5 `save_pretrained` writes).
 
 extension CLIPTokenizer {
-  /// Loads vocab.json and merges.txt (required) and tokenizer_config.json / special_tokens_map.json
-  /// (optional; CLIP's defaults otherwise) from `directory`.
+  /// Loads vocab.json and merges.txt, or else tokenizer.json, and tokenizer_config.json /
+  /// special_tokens_map.json (optional; CLIP's defaults otherwise) from `directory`.
   public convenience init(directory: String) throws(CLIPTokenizerError) {
     let url = URL(fileURLWithPath: directory)
     let vocabPath = url.appendingPathComponent("vocab.json").path
     let mergesPath = url.appendingPathComponent("merges.txt").path
+    let jsonPath = url.appendingPathComponent("tokenizer.json").path
     let configPath = url.appendingPathComponent("tokenizer_config.json").path
     let specialPath = url.appendingPathComponent("special_tokens_map.json").path
 
+    var tokenizerConfig = try Self.readJSONObject(configPath, required: false) ?? [:]
+    let specialMap = try Self.readJSONObject(specialPath, required: false)
+    let fm = FileManager.default
+    if !fm.fileExists(atPath: vocabPath), !fm.fileExists(atPath: mergesPath), fm.fileExists(atPath: jsonPath) {
+      let file = try Self.readTokenizerJSON(jsonPath)
+      // tokenizer.json's added tokens carry their ids and flags, as added_tokens_decoder does
+      if tokenizerConfig["added_tokens_decoder"] == nil, !file.addedTokens.isEmpty {
+        tokenizerConfig["added_tokens_decoder"] = file.addedTokens
+      }
+      let config = try Self.resolveConfig(tokenizerConfig: tokenizerConfig, specialTokensMap: specialMap, configFile: configPath)
+      try self.init(vocab: file.vocab, merges: file.merges, config: config, files: .init(vocab: jsonPath, merges: jsonPath))
+      return
+    }
     let vocab = try Self.readVocab(vocabPath)
     let (merges, lines) = try Self.readMerges(mergesPath)
-    let tokenizerConfig = try Self.readJSONObject(configPath, required: false) ?? [:]
-    let specialMap = try Self.readJSONObject(specialPath, required: false)
     let config = try Self.resolveConfig(
       tokenizerConfig: tokenizerConfig, specialTokensMap: specialMap, configFile: configPath)
     try self.init(
       vocab: vocab, merges: merges, config: config,
       files: .init(vocab: vocabPath, merges: mergesPath, mergeLines: lines))
+  }
+
+  /// The BPE model of a tokenizers-library tokenizer.json: `model.vocab`, `model.merges` (strings
+  /// "a b", or pairs [a, b] as tokenizers ≥ 0.20 writes) and `added_tokens` (as an
+  /// added_tokens_decoder dictionary). Only CLIP's BPE (end-of-word suffix "</w>") is accepted.
+  static func readTokenizerJSON(_ path: String) throws(CLIPTokenizerError)
+    -> (vocab: [String: Int], merges: [(String, String)], addedTokens: [String: Any])
+  {
+    guard let root = try parseJSON(try readData(path), path: path) as? [String: Any],
+      let model = root["model"] as? [String: Any]
+    else { throw CLIPTokenizerError(file: path, "expected a JSON object with a \"model\"") }
+    guard model["type"] as? String == "BPE" else {
+      throw CLIPTokenizerError(file: path, "model.type is \(quoted("\(model["type"] ?? "missing")")), not BPE (a CLIP tokenizer)")
+    }
+    guard model["end_of_word_suffix"] as? String == "</w>" else {
+      throw CLIPTokenizerError(file: path, "model.end_of_word_suffix is not \"</w>\" (not a CLIP tokenizer)")
+    }
+    guard let rawVocab = model["vocab"] as? [String: Any] else { throw CLIPTokenizerError(file: path, "model.vocab is not an object") }
+    var vocab: [String: Int] = [:]
+    vocab.reserveCapacity(rawVocab.count)
+    for (token, value) in rawVocab {
+      guard let n = value as? NSNumber, let id = Int(exactly: n.doubleValue), id >= 0 else {
+        throw CLIPTokenizerError(file: path, "model.vocab: token \(quoted(token)) has no non-negative integer id")
+      }
+      vocab[token] = id
+    }
+    guard let rawMerges = model["merges"] as? [Any] else { throw CLIPTokenizerError(file: path, "model.merges is not a list") }
+    var merges: [(String, String)] = []
+    merges.reserveCapacity(rawMerges.count)
+    for (i, entry) in rawMerges.enumerated() {
+      if let pair = entry as? [Any], pair.count == 2, let a = pair[0] as? String, let b = pair[1] as? String, !a.isEmpty, !b.isEmpty {
+        merges.append((a, b))
+      } else if let text = entry as? String, case let parts = text.split(separator: " ", omittingEmptySubsequences: false),
+        parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty {
+        merges.append((String(parts[0]), String(parts[1])))
+      } else {
+        throw CLIPTokenizerError(file: path, "model.merges[\(i)] is not two tokens")
+      }
+    }
+    var added: [String: Any] = [:]
+    for (i, entry) in ((root["added_tokens"] as? [Any]) ?? []).enumerated() {
+      guard let token = entry as? [String: Any], let n = token["id"] as? NSNumber, let id = Int(exactly: n.doubleValue),
+        token["content"] is String
+      else { throw CLIPTokenizerError(file: path, "added_tokens[\(i)] needs an integer id and a content string") }
+      added[String(id)] = token
+    }
+    return (vocab, merges, added)
   }
 
   static func readData(_ path: String) throws(CLIPTokenizerError) -> Data {

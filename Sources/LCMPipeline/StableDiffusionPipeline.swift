@@ -109,10 +109,24 @@ public final class StableDiffusionPipeline {
     switch o.scheduler {
     case .lcm:
       let s = try LCMScheduler(config: LCMSchedulerConfig(reader: .schedulerConfig(path: "\(schedulerFolder)/scheduler_config.json")))
-      try s.setTimesteps(numInferenceSteps: o.numInferenceSteps, originalInferenceSteps: o.originalInferenceSteps,
-                         strength: o.initImage == nil ? 1 : o.strength)
+      if o.initImage != nil && !lcmUNet {
+        // a base UNet (LCM-LoRA) runs in StableDiffusionImg2ImgPipeline + LCMScheduler: the full
+        // schedule, its last int(steps × strength) steps (4 at 0.5: [499, 259]), begin index set
+        try s.setTimesteps(numInferenceSteps: o.numInferenceSteps, originalInferenceSteps: o.originalInferenceSteps)
+        let initTimestep = min(Int(Double(o.numInferenceSteps) * o.strength), o.numInferenceSteps)
+        let start = max(o.numInferenceSteps - initTimestep, 0)
+        guard start < s.timesteps.count else {
+          throw ConfigError("--strength", "\(o.strength) × \(o.numInferenceSteps) steps leaves no step to run (diffusers raises too); raise --strength or --num_inference_steps")
+        }
+        s.setBeginIndex(start)
+        timesteps = Array(s.timesteps[start...])
+      } else {
+        // LatentConsistencyModelImg2ImgPipeline: the schedule itself is drawn from the strength-cut grid
+        try s.setTimesteps(numInferenceSteps: o.numInferenceSteps, originalInferenceSteps: o.originalInferenceSteps,
+                           strength: o.initImage == nil ? 1 : o.strength)
+        timesteps = s.timesteps
+      }
       warnings += s.warnings
-      timesteps = s.timesteps
       stepFn = { out, t, x in
         let r = try s.step(modelOutput: out, timestep: t, sample: x, generator: generator)
         return (r.prevSample, r.denoised)

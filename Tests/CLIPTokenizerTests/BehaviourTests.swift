@@ -58,6 +58,21 @@ struct BehaviourTests {
     try expectError(CLIPTokenizer(directory: folder.path), file: file, says: problem)
   }
 
+  /// tokenizer.json (transformers 5's only file): wrong models and malformed entries, one line each.
+  @Test(arguments: [
+    ("\"type\": \"BPE\"", "\"type\": \"Unigram\"", "not BPE"),
+    ("\"end_of_word_suffix\": \"</w>\"", "\"end_of_word_suffix\": null", "end_of_word_suffix"),
+    ("\"merges\": [", "\"merges\": [[\"a\"], ", "model.merges[0] is not two tokens"),
+    ("\"vocab\": {", "\"vocab\": {\"zz\": -3, ", "has no non-negative integer id"),
+  ])
+  func badTokenizerJSON(_ old: String, _ new: String, _ problem: String) throws {
+    let folder = try ScratchFolder(copying: "sd15_json")
+    let text = try folder.read("tokenizer.json")
+    #expect(text.contains(old))
+    try folder.write("tokenizer.json", text.replacingOccurrences(of: old, with: new))
+    try expectError(CLIPTokenizer(directory: folder.path), file: "tokenizer.json", says: problem)
+  }
+
   @Test(arguments: [
     ("i n x", "line 2: expected two tokens"),
     ("", "line 2: expected two tokens"),

@@ -8,7 +8,8 @@ let fixtureDir: String = URL(fileURLWithPath: #filePath)
   .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
   .appendingPathComponent("Tests/Fixtures/clip_tokenizer").path
 
-let tokenizerNames = ["sd15", "sdxl2"]
+// *_json: the same tokenizers as transformers 5 save_pretrained writes them (tokenizer.json only)
+let tokenizerNames = ["sd15", "sdxl2", "sd15_json", "sdxl2_json"]
 
 struct ExpectedFile: Decodable {
   let transformers: String
