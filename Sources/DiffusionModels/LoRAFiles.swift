@@ -7,7 +7,8 @@ import TorchNN
 /// PEFT (`unet.<module>.lora_A.weight` / `lora_B.weight`, alpha in the `lora_adapter_metadata`
 /// header or `<module>.alpha`), the older diffusers names (`<module>.lora.down.weight`,
 /// `processor.to_q_lora.down.weight`) and kohya (`lora_unet_<module_with_underscores>.lora_down.weight`,
-/// `.lora_up.weight`, `.alpha`).
+/// `.lora_up.weight`, `.alpha`), and the PeftModel names the upstream LoRA script writes
+/// (`base_model.model.<module>`, `unet.base_model.model.<module>`; alpha from adapter_config.json).
 public struct LoRAFile {
   public struct Entry {
     public let module: String
@@ -40,6 +41,11 @@ public struct LoRAFile {
       defaultAlpha = (cfg["lora_alpha"] as? NSNumber)?.doubleValue
       for (k, v) in (cfg["alpha_pattern"] as? [String: Any]) ?? [:] { alphaPattern[k] = (v as? NSNumber)?.doubleValue }
     }
+    let peftKeys = source.keys.contains { $0.hasPrefix("base_model.model.") || $0.hasPrefix("unet.base_model.model.") }
+    if defaultAlpha == nil, let (alpha, pattern) = try Self.peftAdapterConfig(for: file, peftKeys: peftKeys) {
+      defaultAlpha = alpha
+      alphaPattern.merge(pattern) { a, _ in a }
+    }
     var downs: [String: String] = [:], ups: [String: String] = [:], alphas: [String: Double] = [:]
     var unmatched: [String] = []
     for key in source.keys {
@@ -56,7 +62,9 @@ public struct LoRAFile {
         module = m
       } else if module.hasPrefix("unet.") {
         module = String(module.dropFirst(5))
-      } else if module.hasPrefix("text_encoder") || module.hasPrefix("lora_te") {
+      }
+      // a PeftModel's own names (PEFT's save_pretrained, the upstream LoRA script's unet_lora/)
+      if module.hasPrefix("base_model.model.") { module = String(module.dropFirst(17)) } else if module.hasPrefix("text_encoder") || module.hasPrefix("lora_te") {
         throw ConfigError(file, "holds text-encoder LoRA weights ('\(key)'), which swift-lcm does not load yet")
       }
       switch kind {
@@ -104,6 +112,28 @@ public struct LoRAFile {
       return (module, kind)
     }
     return nil
+  }
+
+  /// lora_alpha and alpha_pattern of PEFT's adapter_config.json: beside the file, or, for a file
+  /// with PeftModel key names (the upstream LoRA script's `unet_lora/`), in the run folder above.
+  static func peftAdapterConfig(for file: String, peftKeys: Bool) throws -> (Double, [String: Double])? {
+    let dir = (file as NSString).deletingLastPathComponent
+    let candidates = [dir] + (peftKeys ? [(dir as NSString).deletingLastPathComponent] : [])
+    guard let configPath = candidates.map({ "\($0)/adapter_config.json" }).first(where: FileManager.default.fileExists) else {
+      return nil
+    }
+    guard let data = FileManager.default.contents(atPath: configPath),
+      let cfg = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+    else { throw ConfigError(configPath, "is not a JSON object") }
+    if cfg["use_rslora"] as? Bool == true {
+      throw ConfigError(configPath, "use_rslora (scaling alpha / sqrt(r)) is not supported by swift-lcm")
+    }
+    guard let alpha = (cfg["lora_alpha"] as? NSNumber)?.doubleValue, alpha.isFinite else {
+      throw ConfigError(configPath, "has no numeric lora_alpha")
+    }
+    var pattern: [String: Double] = [:]
+    for (k, v) in (cfg["alpha_pattern"] as? [String: Any]) ?? [:] { pattern[k] = (v as? NSNumber)?.doubleValue }
+    return (alpha, pattern)
   }
 
   static func findWeights(in dir: String) throws -> String {

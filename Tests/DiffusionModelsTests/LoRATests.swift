@@ -56,3 +56,47 @@ struct LoRATests {
     #expect(LoRAFile.split("unet.m.weight") == nil)
   }
 }
+
+let upstreamLoRADir = FileManager.default.temporaryDirectory.path + "/swift-lcm-upstream-lora-\(getpid())"
+
+/// The files the upstream LoRA script (train_lcm_distill_lora_sd_wds.py) writes, made with its own
+/// steps and its kohya helper by scripts/fixtures/make_upstream_lora_fixtures.py (r 4, lora_alpha
+/// 8): each loads and reproduces the PEFT model's output.
+@Suite("the upstream LoRA script's files load", .serialized)
+struct UpstreamLoRATests {
+  static let made: Result<String, CommandFailure> = {
+    do {
+      _ = try runScript("scripts/fixtures/make_upstream_lora_fixtures.py", [upstreamLoRADir])
+      atexit { try? FileManager.default.removeItem(atPath: upstreamLoRADir) }
+      return .success(upstreamLoRADir)
+    } catch {
+      return .failure(CommandFailure(description: "make_upstream_lora_fixtures.py: \(error)"))
+    }
+  }()
+
+  /// run/: PEFT's save_pretrained (base_model.model.… keys, alpha in adapter_config.json);
+  /// run/unet_lora: unet.base_model.model.… keys (diffusers refuses them), alpha from the run
+  /// folder's adapter_config.json; kohya.safetensors: lora_unet_… keys with .alpha.
+  @Test(arguments: ["run", "run/unet_lora", "kohya.safetensors"])
+  func reproducesThePEFTModel(file: String) throws {
+    let dir = try Self.made.get()
+    // the kohya file needs the upstream script itself (kohya keys are covered by LoRATests too)
+    if file == "kohya.safetensors", !FileManager.default.fileExists(atPath: "\(dir)/\(file)") {
+      print("skipped: the upstream script was not found, so \(file) was not made")
+      return
+    }
+    let io = try SafeTensorsFile(path: "\(dir)/expected.safetensors")
+    let unet = try UNet2DConditionModel.load(folder: "\(repoRoot)/Tests/Fixtures/pipeline/base/unet")
+    try unet.loadLoRA(path: "\(dir)/\(file)")
+    let out = try Torch.noGrad {
+      try unet(Tensor.load("sample", from: io), timestep: Tensor.load("timestep", from: io),
+               encoderHiddenStates: Tensor.load("encoder_hidden_states", from: io))
+    }
+    let expected = try Tensor.load("out", from: io)
+    let d = try maxAbsDiff(out, expected)
+    #expect(d < 1e-4, "\(file): \(d)")
+    #expect(try (expected - UNet2DConditionModel.load(folder: "\(repoRoot)/Tests/Fixtures/pipeline/base/unet")(
+      Tensor.load("sample", from: io), timestep: Tensor.load("timestep", from: io),
+      encoderHiddenStates: Tensor.load("encoder_hidden_states", from: io))).abs().amax().item() > 1e-2, "the LoRA changes the output")
+  }
+}
