@@ -43,6 +43,30 @@ public struct DataConfig: Sendable {
   var fingerprint: String {
     "\(source)|seed \(seed)|rank \(rank)/\(worldSize)|workers \(workers)|batch \(batchSize)|resampled \(resampled)|shuffle \(shuffleBufferSize)|\(transform)"
   }
+
+  /// The same settings by the name a user knows them by (a flag where there is one).
+  var settings: [String: String] {
+    var s: [String: String] = [
+      "--seed": "\(seed)", "process rank": "\(rank) of \(worldSize)", "--dataloader_num_workers": "\(workers)",
+      "--train_batch_size": "\(batchSize)", "resampled shards": "\(resampled)", "shuffle buffer": "\(shuffleBufferSize)",
+      "--resolution": "\(transform.resolution)", "--interpolation_type": transform.interpolation.rawValue,
+      "--center_crop": "\(transform.centerCrop)", "--random_flip": "\(transform.randomFlip)",
+    ]
+    switch source {
+    case .webDataset(let spec): s["--train_shards_path_or_url"] = spec
+    case .imageFolder(let dir, let image, let caption):
+      s["--train_data_dir"] = dir
+      (s["image column"], s["caption column"]) = (image, caption)
+    }
+    return s
+  }
+
+  /// One line naming each setting that differs from a saved position's, with both values.
+  static func changes(saved: [String: String], now: [String: String]) -> String? {
+    let changed = Set(saved.keys).union(now.keys).sorted().filter { saved[$0] != now[$0] }
+    guard !changed.isEmpty else { return nil }
+    return changed.map { "\($0) was \(saved[$0] ?? "not set") in the checkpoint, now \(now[$0] ?? "not set")" }.joined(separator: "; ")
+  }
 }
 
 /// The scripts' epoch arithmetic (§5.4): each worker yields `numWorkerBatches` per epoch.
@@ -108,6 +132,8 @@ public struct WorkerPosition: Sendable, Codable, Equatable {
 /// The pipeline's position as the training thread has consumed it; save it with a checkpoint.
 public struct DataPosition: Sendable, Codable, Equatable {
   public var fingerprint: String
+  /// The settings by name (positions written before it was added lack it).
+  public var settings: [String: String]?
   public var batchesConsumed: Int
   public var workers: [WorkerPosition]
 
@@ -144,8 +170,11 @@ public final class DataPipeline: Sendable {
     }
     var cursor = 0
     if let position {
+      if let saved = position.settings, let changes = DataConfig.changes(saved: saved, now: config.settings) {
+        throw DataError.badPosition("the data settings changed since the checkpoint: \(changes) (resume with the checkpoint's values, or start a new run)")
+      }
       guard position.fingerprint == fingerprint, position.workers.count == w else {
-        throw DataError.badPosition("saved data position was made with different data settings (\(position.fingerprint)), now \(fingerprint)")
+        throw DataError.badPosition("the data settings changed since the checkpoint (resume with the checkpoint's values, or start a new run)")
       }
       starts = position.workers
       cursor = position.batchesConsumed
@@ -203,7 +232,7 @@ public final class DataPipeline: Sendable {
 
   /// Where the training thread is; restoring it gives the same next batches as not stopping.
   public var position: DataPosition {
-    consumed.withLock { DataPosition(fingerprint: fingerprint, batchesConsumed: $0.cursor, workers: $0.workers) }
+    consumed.withLock { DataPosition(fingerprint: fingerprint, settings: config.settings, batchesConsumed: $0.cursor, workers: $0.workers) }
   }
 }
 

@@ -197,22 +197,45 @@ struct Distill: ParsableCommand {
   }
 
   /// The run's settings, as the scripts' tracker config (output_dir/run_config.json): every option
-  /// (property names, values as strings, no hub token) and the derived seed, steps and epochs.
+  /// (property names; JSON numbers, strings, booleans, lists and null; no hub token) and the
+  /// derived seed, steps, epochs and device.
   func writeRunConfig(seed: UInt64) throws {
     var config: [String: Any] = [:]
     for child in Mirror(reflecting: self).children {
       guard var name = child.label else { continue }
       if name.hasPrefix("_") { name.removeFirst() }
-      config[name] = "\(child.value)"
+      config[name] = jsonValue((child.value as? any ParsedArgument)?.parsedValue ?? child.value)
     }
     let (steps, epochs) = stepsAndEpochs()
-    config["resolvedSeed"] = "\(seed)"
-    config["resolvedMaxTrainSteps"] = "\(steps)"
-    if let epochs { config["resolvedNumTrainEpochs"] = "\(epochs)" }
+    config["resolvedSeed"] = seed
+    config["resolvedMaxTrainSteps"] = steps
+    config["resolvedNumTrainEpochs"] = epochs ?? NSNull()
+    config["resolvedDevice"] = "\(runDevice)"
     config.removeValue(forKey: "hubToken")
     let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
     try fileOperation("writing the run configuration", "\(outputDir)/run_config.json") {
       try data.write(to: URL(fileURLWithPath: "\(outputDir)/run_config.json"), options: .atomic)
     }
+  }
+}
+
+/// An @Option / @Flag wrapper's value, for run_config.json.
+protocol ParsedArgument { var parsedValue: Any { get } }
+extension Option: ParsedArgument { var parsedValue: Any { wrappedValue } }
+extension Flag: ParsedArgument { var parsedValue: Any { wrappedValue } }
+
+/// A Swift value as a JSON value: numbers, strings and booleans as they are, nil as null,
+/// arrays element by element, anything else as its description.
+func jsonValue(_ value: Any) -> Any {
+  let mirror = Mirror(reflecting: value)
+  if mirror.displayStyle == .optional { return mirror.children.first.map { jsonValue($0.value) } ?? NSNull() }
+  switch value {
+  case let v as Bool: return v
+  case let v as Int: return v
+  case let v as UInt64: return v
+  case let v as Double: return v.isFinite ? v : "\(v)"
+  case let v as String: return v
+  case let v as [Any]: return v.map(jsonValue)
+  default: return "\(value)"
   }
 }

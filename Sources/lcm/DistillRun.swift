@@ -166,6 +166,15 @@ struct Progress {
   var done = 0
   /// Time in checkpoints and validation, left out of the training rates.
   var paused = 0.0
+  /// `paused` when the first and the latest step ended: only pauses between them count (those
+  /// after the last step, a final checkpoint or validation, are not training time).
+  var pausedAtFirst = 0.0
+  var pausedAtLast = 0.0
+  /// Training seconds from the end of the first step to the end of the latest.
+  var trainingSeconds: Double? {
+    guard let f = firstStepEnd, done > 1 else { return nil }
+    return last - f - (pausedAtLast - pausedAtFirst)
+  }
 
   init(total: Int, start: Int, batch: Int) {
     (self.total, self.start, self.batch) = (total, start, batch)
@@ -173,15 +182,16 @@ struct Progress {
 
   /// Samples per second over the steps after the first (warm-up) one.
   var samplesPerSecond: Double? {
-    guard let f = firstStepEnd, done > 1, last - f - paused > 0 else { return nil }
-    return Double(batch * (done - 1)) / (last - f - paused)
+    guard let t = trainingSeconds, t > 0 else { return nil }
+    return Double(batch * (done - 1)) / t
   }
 
   mutating func update(_ r: LCDTrainer.StepResult) {
     done += 1
     last = BenchClock.now()
-    if done == 1 { firstStepEnd = last }
-    let perStep = (last - began - paused) / Double(done)
+    pausedAtLast = paused
+    if done == 1 { (firstStepEnd, pausedAtFirst) = (last, paused) }
+    let perStep = (last - began - pausedAtLast) / Double(done)
     let eta = Int(perStep * Double(total - r.step))
     let rate = BenchClock.fmt(1 / perStep)
     if tty {
@@ -205,7 +215,7 @@ struct Progress {
   /// The benchmark line (scripts/bench_distill.sh reads it).
   func summary(device: Device) -> String {
     let steps = max(done - 1, 0)
-    let perStep = steps > 0 ? (last - firstStepEnd! - paused) / Double(steps) : .nan
+    let perStep = trainingSeconds.map { $0 / Double(steps) } ?? .nan
     var peak = 0.0
     if device.kind == .cuda, let stats = try? CUDA.memoryStats(device.index ?? 0) {
       peak = Double(stats.peakAllocated) / Double(1 << 20)

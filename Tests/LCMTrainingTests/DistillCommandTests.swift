@@ -191,6 +191,32 @@ struct DistillCommandTests {
     #expect(logs.contains { $0.hasPrefix("events.out.tfevents") })
   }
 
+  /// The summary counts training time only when a checkpoint and validation fall on the last step;
+  /// run_config.json holds JSON values; a changed data setting on resume is one line naming it.
+  @Test func summaryRunConfigAndChangedSettings() throws {
+    let images = try imageFolder()
+    let out = NSTemporaryDirectory() + "distill-sum-\(UInt32.random(in: 0...UInt32.max))"
+    let common = ["distill", "--pretrained_teacher_model", "\(repoRoot)/Tests/Fixtures/pipeline/base", "--train_data_dir", images,
+                  "--resolution", "16", "--unet_time_cond_proj_dim", "8", "--output_dir", out, "--seed", "5"]
+    let r = try lcm(common + ["--train_batch_size", "2", "--max_train_steps", "3", "--checkpointing_steps", "1", "--validation_steps", "3"])
+    #expect(r.status == 0, "\(r.output)")
+    let summary = try #require(r.output.split(separator: "\n").first { $0.hasPrefix("summary: ") })
+    let fields = Dictionary(uniqueKeysWithValues: summary.dropFirst(9).split(separator: " ").map {
+      let kv = $0.split(separator: "=")
+      return (String(kv[0]), Double(kv[1]) ?? .nan)
+    })
+    let perStep = try #require(fields["seconds_per_step"]), rate = try #require(fields["samples_per_second"])
+    #expect(fields["steps"] == 2 && perStep > 0 && rate.isFinite && abs(rate * perStep - 2) < 0.05, "\(summary)")
+    let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/run_config.json"))) as? [String: Any])
+    #expect(config["maxTrainSteps"] as? Int == 3 && config["seed"] as? Int == 5 && config["checkpointsTotalLimit"] is NSNull)
+    #expect(config["gradientCheckpointing"] as? Bool == false && config["validationPrompts"] as? [String] == [])
+    #expect(config["learningRate"] as? Double == 1e-4 && config["resolvedDevice"] as? String == "cpu" && config["hubToken"] == nil)
+    #expect(!config.values.contains { "\($0)".contains("Optional(") || "\($0)" == "nil" }, "\(config)")
+    let changed = try lcm(common + ["--train_batch_size", "1", "--max_train_steps", "4", "--resume_from_checkpoint", "latest"])
+    let errors = changed.output.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
+    #expect(changed.status != 0 && errors.count == 1 && errors[0].contains("--train_batch_size was 2 in the checkpoint, now 1"), "\(changed.output)")
+  }
+
   /// A teacher pipeline folder without unet/: one line naming it, nothing written.
   @Test func teacherWithoutUNet() throws {
     let teacher = NSTemporaryDirectory() + "teacher-\(UInt32.random(in: 0...UInt32.max))"
