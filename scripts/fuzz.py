@@ -422,7 +422,8 @@ def tar_int_field(rng, width, actual):
         return s[-width:] if len(s) > width else s + b"\0", f"octal {v}"
     if kind < 0.75:
         v = rng.choice([2**62, 2**63 - 1, 2**64 - 1, 2**40, 2**31, 1 << 30])
-        return b"\x80" + v.to_bytes(width - 1, "big")[-(width - 1):], f"base256 {v}"
+        v %= 2 ** (8 * (width - 1))  # what fits the field (8-byte fields hold 7 bytes)
+        return b"\x80" + v.to_bytes(width - 1, "big"), f"base256 {v}"
     if kind < 0.82:
         return b"\xff" * width, "base256 -1"
     return rng.choice([b"99999999999\0", b"-1\0", b"0x10\0", b"           \0", bytes(12), b"7" * 12,

@@ -150,6 +150,9 @@ extension CLIPTokenizer {
     return object
   }
 
+  /// The largest model_max_length accepted (CLIP text encoders have 77 positions).
+  public static let maxModelMaxLength = 65_536
+
   static let namedTokens = ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"]
   /// CLIPTokenizer.__init__ defaults (plain strings, so special and not normalized).
   static let defaultTokens = [
@@ -220,6 +223,10 @@ extension CLIPTokenizer {
     if let value = tokenizerConfig["model_max_length"] {
       guard let number = value as? NSNumber, let n = Int(exactly: number.doubleValue), n >= 2 else {
         throw CLIPTokenizerError(file: configFile, "model_max_length must be an integer >= 2")
+      }
+      // every prompt is padded to it: a bound before anything is allocated (CLIP has 77)
+      guard n <= maxModelMaxLength else {
+        throw CLIPTokenizerError(file: configFile, "model_max_length = \(n) is more than swift-lcm accepts (\(maxModelMaxLength))")
       }
       maxLength = n
     }

@@ -50,6 +50,8 @@ struct BehaviourTests {
     ("vocab.json", "[1, 2]", "expected a JSON object"),
     ("vocab.json", "{\"a\": \"one\"}", "non-integer id"),
     ("tokenizer_config.json", "{nope", "malformed JSON"),
+    // fuzz seed 23 #717: every prompt is padded to it, so 2^62 tried to allocate 2^64 bytes
+    ("tokenizer_config.json", "{\"model_max_length\": 4611686018427387904}", "more than swift-lcm accepts (65536)"),
     ("special_tokens_map.json", "[]", "expected a JSON object"),
   ])
   func malformedJSON(_ file: String, _ contents: String, _ problem: String) throws {
