@@ -21,11 +21,16 @@ public final class StableDiffusionPipeline {
   /// Messages diffusers would log (prompt truncation, scheduler notes).
   public private(set) var warnings: [String] = []
 
-  public init(_ idOrPath: String, revision: String? = nil, device: Device = .cpu, dtype: DType = .float32, variant: String? = nil) throws {
+  /// `unetFolder`: a UNet used instead of the pipeline's own (a distilled `unet_target/` in its
+  /// teacher's pipeline, as diffusers users swap it in).
+  public init(
+    _ idOrPath: String, revision: String? = nil, device: Device = .cpu, dtype: DType = .float32, variant: String? = nil,
+    unetFolder: String? = nil
+  ) throws {
     folder = try DiffusersPipelineFolder(idOrPath, revision: revision)
     tokenizer = try CLIPTokenizer(directory: try folder.component("tokenizer"))
     textEncoder = try CLIPTextModel.load(folder: try folder.component("text_encoder"), device: device, dtype: dtype, variant: variant)
-    unet = try UNet2DConditionModel.load(folder: try folder.component("unet"), device: device, dtype: dtype, variant: variant)
+    unet = try UNet2DConditionModel.load(folder: try unetFolder ?? folder.component("unet"), device: device, dtype: dtype, variant: unetFolder == nil ? variant : nil)
     vae = try AutoencoderKL.load(folder: try folder.component("vae"), device: device, dtype: dtype, variant: variant)
     self.device = device
     self.dtype = dtype

@@ -3,6 +3,7 @@ import Foundation
 import DiffusionModels
 import ImageCodecs
 import LCMPipeline
+import LCMTraining
 import Torch
 
 /// `lcm generate`: LCM text-to-image / image-to-image, LCM-LoRA on a base model, or the teacher's
@@ -13,6 +14,8 @@ struct Generate: ParsableCommand {
 
   @Option(name: .customLong("model"), help: "A diffusers pipeline folder or a Hugging Face id in the local cache.")
   var model: String
+  @Option(name: .customLong("unet"), help: "A UNet folder used instead of the pipeline's (e.g. a distilled unet_target/ in its teacher's pipeline).")
+  var unet: String?
   @Option(name: .customLong("revision")) var revision: String?
   @Option(name: .customLong("variant"), help: "Weight file variant, e.g. fp16.") var variant: String?
   @Option(name: .customLong("prompt"), help: "A prompt (repeatable).") var prompt: [String] = []
@@ -27,7 +30,7 @@ struct Generate: ParsableCommand {
   @Option(name: .customLong("height")) var height: Int?
   @Option(name: .customLong("width")) var width: Int?
   @Option(name: .customLong("num_images_per_prompt")) var numImagesPerPrompt = 1
-  @Option(name: .customLong("output"), help: "Output folder for PNGs, or a .png path with --grid.") var output = "outputs"
+  @Option(name: .customLong("output"), help: "Output folder for PNGs, or a .png file (several images: numbered siblings; one grid with --grid).") var output = "outputs"
   @Flag(name: .customLong("grid"), help: "Write all images as one grid PNG.") var grid = false
   @Option(name: .customLong("device")) var device = "cpu"
   @Option(name: .customLong("dtype"), help: "float32, float16 or bfloat16.") var dtype = "float32"
@@ -65,7 +68,7 @@ struct Generate: ParsableCommand {
       prompts += text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
     }
     let dev = Device(parsing: device)!
-    let pipe = try StableDiffusionPipeline(model, revision: revision, device: dev, dtype: DType(name: dtype)!, variant: variant)
+    let pipe = try StableDiffusionPipeline(model, revision: revision, device: dev, dtype: DType(name: dtype)!, variant: variant, unetFolder: unet)
     if let lora {
       // a file or folder, else a hub id in the local cache (latent-consistency/lcm-lora-sdv1-5)
       let path = FileManager.default.fileExists(atPath: lora) ? lora : try ModelLocator.resolve(lora)
@@ -99,10 +102,17 @@ struct Generate: ParsableCommand {
       print("wrote \(output) (\(images.count) images) in \(BenchClock.fmt(elapsed)) s")
       return
     }
-    try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+    // a .png path is that file (several images: numbered siblings out-000.png, ...); else a folder
+    let toFile = output.lowercased().hasSuffix(".png")
+    let parent = toFile ? (output as NSString).deletingLastPathComponent : output
+    if !parent.isEmpty {
+      try fileOperation("creating the output folder", parent) { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
+    }
     for (i, image) in images.enumerated() {
       let p = prompts[i / numImagesPerPrompt]
-      let path = "\(output)/\(String(format: "%03d", i)).png"
+      let number = String(format: "%03d", i)
+      let path = !toFile ? "\(output)/\(number).png"
+        : images.count == 1 ? output : "\((output as NSString).deletingPathExtension)-\(number).png"
       try PNGText.write(image, to: path, text: meta.map { $0.0 == "prompt" ? ("prompt", p) : $0 })
       print(path)
     }

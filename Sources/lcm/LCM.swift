@@ -10,13 +10,13 @@ struct LCM: ParsableCommand {
     commandName: "lcm",
     abstract: "Latent Consistency Model distillation and inference on libtorch.",
     version: version,
-    subcommands: [Doctor.self, Distill.self, Generate.self, SelfTest.self, Bench.self, DataCommand.self]
+    subcommands: [Doctor.self, Distill.self, Generate.self, Export.self, SelfTest.self, Bench.self, DataCommand.self]
   )
 
   /// Long-flag prefixes of `distill` and `generate` are spelled out first (argparse's rule).
   static func main() {
     var arguments = Array(CommandLine.arguments.dropFirst())
-    let commands: [String: ParsableCommand.Type] = ["distill": Distill.self, "generate": Generate.self]
+    let commands: [String: ParsableCommand.Type] = ["distill": Distill.self, "generate": Generate.self, "export": Export.self]
     if let first = arguments.first, let command = commands[first] {
       do {
         arguments = [first] + (try FlagPrefixes.expand(Array(arguments.dropFirst()), flags: FlagPrefixes.longFlags(of: command)))

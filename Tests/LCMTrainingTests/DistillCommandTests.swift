@@ -217,6 +217,40 @@ struct DistillCommandTests {
     #expect(changed.status != 0 && errors.count == 1 && errors[0].contains("--train_batch_size was 2 in the checkpoint, now 1"), "\(changed.output)")
   }
 
+  /// From distillation to images: `lcm generate --unet` swaps the distilled UNet into the teacher
+  /// pipeline; `lcm export` writes a pipeline that diffusers' LatentConsistencyModelPipeline
+  /// .from_pretrained loads (LCMScheduler read as from the teacher) and that generates the same
+  /// images; `--output x.png` writes that file, several images as numbered siblings.
+  @Test func generateWithUNetAndExport() throws {
+    let images = try imageFolder()
+    let out = NSTemporaryDirectory() + "distill-export-\(UInt32.random(in: 0...UInt32.max))"
+    let teacher = "\(repoRoot)/Tests/Fixtures/pipeline/base"
+    let r = try lcm(["distill", "--pretrained_teacher_model", teacher, "--train_data_dir", images, "--resolution", "16",
+                     "--train_batch_size", "2", "--unet_time_cond_proj_dim", "8", "--max_train_steps", "2", "--output_dir", out + "/run"])
+    #expect(r.status == 0, "\(r.output)")
+    let sample = ["--prompt", "a red house", "--seed", "3", "--height", "32", "--width", "32", "--num_inference_steps", "4", "--guidance_scale", "8"]
+    let swapped = try lcm(["generate", "--model", teacher, "--unet", out + "/run/unet_target", "--output", out + "/swap.png"] + sample)
+    #expect(swapped.status == 0 && FileManager.default.fileExists(atPath: out + "/swap.png"), "\(swapped.output)")
+    let exported = try lcm(["export", "--model", teacher, "--unet", out + "/run/unet_target", "--output", out + "/pipe"])
+    #expect(exported.status == 0, "\(exported.output)")
+    let again = try lcm(["export", "--model", teacher, "--unet", out + "/run/unet_target", "--output", out + "/pipe"])
+    #expect(again.status != 0 && again.output.contains("exists and is not an empty folder"), "\(again.output)")
+    let fromPipe = try lcm(["generate", "--model", out + "/pipe", "--output", out + "/pipe.png"] + sample)
+    #expect(fromPipe.status == 0, "\(fromPipe.output)")
+    let a = try ImageDecoder.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: out + "/swap.png"))))
+    let b = try ImageDecoder.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: out + "/pipe.png"))))
+    #expect(a.pixels == b.pixels, "the exported pipeline generates what the swapped UNet does")
+    let json = try #require(try JSONSerialization.jsonObject(with: try python([
+      "\(repoRoot)/scripts/fixtures/check_export.py", out + "/pipe", teacher, "a red house", "3", "32", "4", "8"])) as? [String: Any])
+    #expect(json["pipeline"] as? String == "LatentConsistencyModelPipeline" && json["scheduler"] as? String == "LCMScheduler")
+    #expect(json["scheduler_config_equal"] as? Bool == true)
+    let expected = try #require(json["pixels"] as? [Int])
+    #expect(expected.count == a.pixels.count && zip(a.pixels, expected).map { abs(Int($0) - $1) }.max()! <= 2, "lcm generate vs diffusers")
+    let two = try lcm(["generate", "--model", out + "/pipe", "--output", out + "/two.png", "--num_images_per_prompt", "2"] + sample)
+    #expect(two.status == 0 && ["two-000.png", "two-001.png"].allSatisfy { FileManager.default.fileExists(atPath: "\(out)/\($0)") }, "\(two.output)")
+    #expect(!FileManager.default.fileExists(atPath: out + "/two.png"))
+  }
+
   /// A teacher pipeline folder without unet/: one line naming it, nothing written.
   @Test func teacherWithoutUNet() throws {
     let teacher = NSTemporaryDirectory() + "teacher-\(UInt32.random(in: 0...UInt32.max))"

@@ -1,0 +1,97 @@
+import DiffusionModels
+import Foundation
+import Schedulers
+
+/// `lcm export`: a complete diffusers `LatentConsistencyModelPipeline` folder from a teacher
+/// pipeline and a distilled UNet, ready for `from_pretrained` and for uploading.
+public enum PipelineExport {
+  /// LCMScheduler's __init__ arguments (diffusers 0.42): what from_pretrained keeps of a config.
+  static let lcmSchedulerKeys = [
+    "num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "trained_betas", "original_inference_steps",
+    "clip_sample", "clip_sample_range", "set_alpha_to_one", "steps_offset", "prediction_type", "thresholding",
+    "dynamic_thresholding_ratio", "sample_max_value", "timestep_spacing", "timestep_scaling", "rescale_betas_zero_snr",
+  ]
+
+  /// Writes `output` (which must not exist or be empty) through a temporary sibling renamed at the
+  /// end: the teacher's tokenizer, text encoder and VAE, the UNet of `unetFolder` (its config
+  /// checked), an LCMScheduler config as `LCMScheduler.from_pretrained(teacher, subfolder="scheduler")`
+  /// reads the teacher's, and model_index.json without a safety checker. Returns the components.
+  public static func write(teacher: DiffusersPipelineFolder, unetFolder: String, to output: String) throws -> [String] {
+    let fm = FileManager.default
+    if fm.fileExists(atPath: output), !((try? fm.contentsOfDirectory(atPath: output))?.isEmpty ?? false) {
+      throw ConfigError(output, "exists and is not an empty folder: choose a new --output")
+    }
+    // the UNet's config must be one swift-lcm (and so diffusers) loads, with safetensors weights
+    _ = try UNet2DConditionConfig(path: "\(unetFolder)/config.json")
+    _ = try ModelFiles.weights(in: unetFolder, base: "diffusion_pytorch_model")
+    let parent = (output as NSString).deletingLastPathComponent
+    let temp = (parent.isEmpty ? "." : parent) + "/.\((output as NSString).lastPathComponent).tmp-\(getpid())"
+    try? fm.removeItem(atPath: temp)
+    do {
+      try fm.createDirectory(atPath: temp, withIntermediateDirectories: true)
+      for name in ["tokenizer", "text_encoder", "vae"] {
+        try copyFolder(try teacher.component(name), to: "\(temp)/\(name)")
+      }
+      try copyFolder(unetFolder, to: "\(temp)/unet")
+      try fm.createDirectory(atPath: "\(temp)/scheduler", withIntermediateDirectories: true)
+      try writeJSON(try lcmSchedulerConfig(teacher: teacher), to: "\(temp)/scheduler/scheduler_config.json")
+      let index = try modelIndex(teacher: teacher)
+      try writeJSON(index, to: "\(temp)/model_index.json")
+      if fm.fileExists(atPath: output) { try fm.removeItem(atPath: output) }  // empty, checked above
+      try fm.moveItem(atPath: temp, toPath: output)
+    } catch {
+      try? fm.removeItem(atPath: temp)
+      throw error
+    }
+    return ["model_index.json", "scheduler", "text_encoder", "tokenizer", "unet", "vae"]
+  }
+
+  /// The teacher's scheduler config with only LCMScheduler's keys, named LCMScheduler; the keys
+  /// it lacks take LCMScheduler's defaults when diffusers loads it, as from the teacher.
+  static func lcmSchedulerConfig(teacher: DiffusersPipelineFolder) throws -> [String: Any] {
+    let path = "\(try teacher.component("scheduler"))/scheduler_config.json"
+    guard let data = FileManager.default.contents(atPath: path),
+      let source = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+    else { throw ConfigError(path, "missing or not a JSON object") }
+    var config: [String: Any] = ["_class_name": "LCMScheduler", "_diffusers_version": "0.42.1"]
+    for key in lcmSchedulerKeys { if let v = source[key] { config[key] = v } }
+    _ = try LCMSchedulerConfig(path: path)  // read as generate reads it
+    return config
+  }
+
+  static func modelIndex(teacher: DiffusersPipelineFolder) throws -> [String: Any] {
+    let path = "\(teacher.path)/model_index.json"
+    guard let data = FileManager.default.contents(atPath: path),
+      let source = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+    else { throw ConfigError(path, "missing or not a JSON object") }
+    var index: [String: Any] = [
+      "_class_name": "LatentConsistencyModelPipeline", "_diffusers_version": "0.42.1",
+      "unet": ["diffusers", "UNet2DConditionModel"], "scheduler": ["diffusers", "LCMScheduler"],
+      "safety_checker": [NSNull(), NSNull()], "feature_extractor": [NSNull(), NSNull()],
+      "image_encoder": [NSNull(), NSNull()], "requires_safety_checker": false,
+    ]
+    for name in ["tokenizer", "text_encoder", "vae"] { index[name] = source[name] }
+    return index
+  }
+
+  /// Copies a folder, following symbolic links (a hub cache snapshot links to its blobs).
+  static func copyFolder(_ source: String, to destination: String) throws {
+    let fm = FileManager.default
+    try fm.createDirectory(atPath: destination, withIntermediateDirectories: true)
+    for name in try fm.contentsOfDirectory(atPath: source) {
+      let from = URL(fileURLWithPath: "\(source)/\(name)").resolvingSymlinksInPath().path
+      var isDir: ObjCBool = false
+      guard fm.fileExists(atPath: from, isDirectory: &isDir) else { throw ConfigError("\(source)/\(name)", "a dangling link") }
+      if isDir.boolValue {
+        try copyFolder(from, to: "\(destination)/\(name)")
+      } else {
+        try fm.copyItem(atPath: from, toPath: "\(destination)/\(name)")
+      }
+    }
+  }
+
+  static func writeJSON(_ object: [String: Any], to path: String) throws {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+    try data.write(to: URL(fileURLWithPath: path))
+  }
+}

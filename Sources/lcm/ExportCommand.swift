@@ -1,0 +1,22 @@
+import ArgumentParser
+import DiffusionModels
+import Foundation
+import LCMPipeline
+
+/// `lcm export`: a distilled UNet and its teacher's other components as one diffusers
+/// LatentConsistencyModelPipeline folder.
+struct Export: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Write a diffusers LatentConsistencyModelPipeline folder from a teacher pipeline and a distilled UNet.")
+
+  @Option(name: .customLong("model"), help: "The teacher: a diffusers pipeline folder or a hub id in the local cache.") var model: String
+  @Option(name: .customLong("revision")) var revision: String?
+  @Option(name: .customLong("unet"), help: "The distilled UNet folder (lcm distill's unet_target/ or unet/).") var unet: String
+  @Option(name: .customLong("output"), help: "The pipeline folder to write (must not exist, or be empty).") var output: String
+
+  func run() throws {
+    let teacher = try DiffusersPipelineFolder(model, revision: revision)
+    let written = try PipelineExport.write(teacher: teacher, unetFolder: unet, to: output)
+    print("wrote \(output) (\(written.joined(separator: ", "))): LatentConsistencyModelPipeline.from_pretrained(\"\(output)\") loads it")
+  }
+}
