@@ -11,6 +11,8 @@ public struct CLIPTokenizerConfig: Sendable, Equatable {
   /// Tokens split out of the text before BPE. When several share a content, the last one's flags
   /// apply (transformers registers bos, eos, unk, pad in that order and the last registration wins).
   public var addedTokens: [CLIPAddedToken]
+  /// The tokenizer_config.json it was read from (for messages; nil when built in code).
+  public var configFile: String? = nil
 
   /// `addedTokens` nil: the four named tokens as plain strings, i.e. special and not normalized.
   public init(

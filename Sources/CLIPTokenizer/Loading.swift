@@ -230,9 +230,11 @@ extension CLIPTokenizer {
       }
       maxLength = n
     }
-    return CLIPTokenizerConfig(
+    var config = CLIPTokenizerConfig(
       bosToken: named["bos_token"]!.content, eosToken: named["eos_token"]!.content,
       padToken: named["pad_token"]!.content, unkToken: named["unk_token"]!.content,
       modelMaxLength: maxLength, addedTokens: added)
+    config.configFile = configFile
+    return config
   }
 }

@@ -9,7 +9,7 @@ extension CLIPTextModel {
     // checked before padding to model_max_length allocates anything
     guard tokenizer.modelMaxLength <= config.maxPositionEmbeddings else {
       throw ConfigError(
-        "tokenizer_config.json", "model_max_length = \(tokenizer.modelMaxLength) is more than the text encoder's "
+        tokenizer.config.configFile ?? "tokenizer_config.json", "model_max_length = \(tokenizer.modelMaxLength) is more than the text encoder's "
           + "max_position_embeddings = \(config.maxPositionEmbeddings): the tokenizer and text encoder do not belong together")
     }
     let batch = tokenizer(prompts)

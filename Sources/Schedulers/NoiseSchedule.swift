@@ -121,7 +121,10 @@ extension SchedulerConfig {
   /// Reads the shared keys; absent or null keys keep the current (default) values.
   mutating func readCommon(_ c: ConfigReader) throws {
     numTrainTimesteps = try c.int("num_train_timesteps", numTrainTimesteps)
-    guard numTrainTimesteps >= 1 else { throw ConfigError(c.file, "num_train_timesteps must be at least 1") }
+    // tables of this length are built at once: a bound before allocating (SD uses 1000)
+    guard (1...1_000_000).contains(numTrainTimesteps) else {
+      throw ConfigError(c.file, "num_train_timesteps = \(numTrainTimesteps) must be between 1 and 1000000")
+    }
     betaStart = try c.double("beta_start", betaStart)
     betaEnd = try c.double("beta_end", betaEnd)
     betaSchedule = try c.choice("beta_schedule", betaSchedule)

@@ -8,6 +8,14 @@ public struct DataConfig: Sendable {
     case webDataset(String)
     /// `--train_data_dir` with `--image_column`, `--caption_column`.
     case imageFolder(dir: String, imageColumn: String, captionColumn: String)
+
+    /// The flag and value a user gave, for messages.
+    public var flagDescription: String {
+      switch self {
+      case .webDataset(let spec): "--train_shards_path_or_url \(spec)"
+      case .imageFolder(let dir, _, _): "--train_data_dir \(dir)"
+      }
+    }
   }
 
   public var source: Source
@@ -314,7 +322,7 @@ final class Worker: @unchecked Sendable {
           faults.record(FaultEvent(fault: error.fault, shard: raw.shard, key: raw.key, message: error.message))
           skipStreak += 1
           if !decodedEver && skipStreak >= 10_000 {
-            throw DataError.noSamples("no usable sample in the first \(skipStreak) read (skips: \(faults.summary))")
+            throw DataError.noSamples("no usable sample in the first \(skipStreak) read from \(config.source.flagDescription) (skips: \(faults.summary))")
           }
         }
       }
