@@ -247,6 +247,16 @@ extension LCDTrainer {
   /// Restores a checkpoint written by saveCheckpoint; returns its data position, if it has one.
   /// Each failure names the file and what was being read.
   public func loadCheckpoint(_ dir: String) throws -> Data? {
+    if Self.isUpstreamCheckpoint(dir) {
+      try loadUNets(from: dir)
+      guard let step = Self.checkpointStep(dir) else {
+        throw FileOperationError("resuming", dir, "an upstream checkpoint is named checkpoint-<step>; its step cannot be read from the name")
+      }
+      // as the script: global_step from the folder name; the LR schedule resumes at that step
+      (globalStep, stepsTaken) = (step, step)
+      try optimizer.setLR(try schedule.learningRate(step: stepsTaken))
+      return nil
+    }
     let statePath = "\(dir)/trainer_state.json"
     guard let data = FileManager.default.contents(atPath: statePath) else {
       throw FileOperationError("reading the trainer state", statePath, "missing or unreadable")
@@ -260,11 +270,7 @@ extension LCDTrainer {
       throw FileOperationError(
         "resuming", dir, "its optimizer state is \(kind) (a run \(flag(kind))); this run uses \(optimizer.kind): give the same optimizer flags")
     }
-    for (store, name) in [(lcd.student.store, "unet"), (lcd.target.store, "unet_target")] {
-      try fileOperation("loading the checkpoint's \(name == "unet" ? "student" : "EMA target") UNet from", "\(dir)/\(name)") {
-        try store.load(safetensors: try ModelFiles.weights(in: "\(dir)/\(name)", base: "diffusion_pytorch_model"))
-      }
-    }
+    try loadUNets(from: dir)
     let optPath = "\(dir)/optimizer.safetensors"
     try fileOperation("loading the optimizer state from", optPath) {
       let opt = try openSafeTensorsFile(optPath)
@@ -281,6 +287,35 @@ extension LCDTrainer {
     if let scaler, let s = state["scaler"] as? [String: Double] { scaler.load(state: s) }
     try optimizer.setLR(try schedule.learningRate(step: stepsTaken))
     return FileManager.default.contents(atPath: "\(dir)/data_position.json")
+  }
+}
+
+extension LCDTrainer {
+  /// A checkpoint of the upstream script (accelerate's save_state with the script's model hooks):
+  /// diffusers-layout `unet/` and `unet_target/` beside accelerate's pickles, no trainer_state.json.
+  public static func isUpstreamCheckpoint(_ dir: String) -> Bool {
+    let fm = FileManager.default
+    guard !fm.fileExists(atPath: "\(dir)/trainer_state.json"), fm.fileExists(atPath: "\(dir)/unet/config.json"),
+      fm.fileExists(atPath: "\(dir)/unet_target/config.json")
+    else { return false }
+    let accelerateFiles = ["optimizer.bin", "scheduler.bin", "random_states_0.pkl", "scaler.pt", "optimizer.safetensors"]
+    return accelerateFiles.contains { fm.fileExists(atPath: "\(dir)/\($0)") }
+  }
+
+  /// N of a `checkpoint-N` folder.
+  static func checkpointStep(_ dir: String) -> Int? {
+    let name = (dir as NSString).lastPathComponent
+    guard name.hasPrefix("checkpoint-"), let n = Int(name.dropFirst(11)), n >= 0 else { return nil }
+    return n
+  }
+
+  /// The student `unet/` and EMA `unet_target/` of a checkpoint, strictly.
+  func loadUNets(from dir: String) throws {
+    for (store, name) in [(lcd.student.store, "unet"), (lcd.target.store, "unet_target")] {
+      try fileOperation("loading the checkpoint's \(name == "unet" ? "student" : "EMA target") UNet from", "\(dir)/\(name)") {
+        try store.load(safetensors: try ModelFiles.weights(in: "\(dir)/\(name)", base: "diffusion_pytorch_model"))
+      }
+    }
   }
 }
 

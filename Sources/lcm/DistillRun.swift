@@ -57,7 +57,9 @@ extension Distill {
         + "or pass --overwrite_output_dir to start afresh (removes them), or choose another --output_dir")
     }
     var resumeData: DataPosition?
-    if let checkpointDir {
+    if let checkpointDir, LCDTrainer.isUpstreamCheckpoint(checkpointDir) {
+      log.warning("\(checkpointDir) was written by the Python script: its unet/, unet_target/ and step are restored; the optimizer, LR scheduler, loss scaler and random states restart fresh (accelerate's pickles are never read) and the data stream starts from its beginning")
+    } else if let checkpointDir {
       let positionPath = "\(checkpointDir)/data_position.json"
       if let bytes = FileManager.default.contents(atPath: positionPath) {
         resumeData = try DataPosition.decode(bytes)

@@ -251,6 +251,26 @@ struct DistillCommandTests {
     #expect(!FileManager.default.fileExists(atPath: out + "/two.png"))
   }
 
+  /// An upstream script checkpoint (diffusers unet/ and unet_target/ beside accelerate's pickles):
+  /// the UNets and the step are restored with one warning line, the pickles are never read.
+  @Test func resumesAnUpstreamCheckpoint() throws {
+    let images = try imageFolder()
+    let out = NSTemporaryDirectory() + "distill-upstream-\(UInt32.random(in: 0...UInt32.max))"
+    let common = ["distill", "--pretrained_teacher_model", "\(repoRoot)/Tests/Fixtures/pipeline/base", "--train_data_dir", images,
+                  "--resolution", "16", "--train_batch_size", "2", "--unet_time_cond_proj_dim", "8", "--checkpointing_steps", "2", "--seed", "4"]
+    let first = try lcm(common + ["--max_train_steps", "2", "--output_dir", out + "/ours"])
+    #expect(first.status == 0, "\(first.output)")
+    _ = try python(["\(repoRoot)/scripts/fixtures/make_upstream_checkpoint.py", out + "/ours/checkpoint-2", out + "/theirs/checkpoint-2"])
+    #expect(FileManager.default.fileExists(atPath: out + "/theirs/checkpoint-2/optimizer.bin"))
+    let r = try lcm(common + ["--max_train_steps", "3", "--output_dir", out + "/theirs", "--resume_from_checkpoint", "latest"])
+    #expect(r.status == 0, "\(r.output)")
+    let lines = r.output.split(separator: "\n")
+    #expect(lines.filter { $0.contains("was written by the Python script") }.count == 1, "\(r.output)")
+    #expect(!r.output.contains("data_position.json is missing"), "one warning, not two")
+    #expect(r.output.contains("resumed from \(out)/theirs/checkpoint-2 at step 2") && lines.filter { $0.hasPrefix("step ") }.count == 1, "\(r.output)")
+    #expect(FileManager.default.fileExists(atPath: out + "/theirs/unet_target/diffusion_pytorch_model.safetensors"))
+  }
+
   /// A teacher pipeline folder without unet/: one line naming it, nothing written.
   @Test func teacherWithoutUNet() throws {
     let teacher = NSTemporaryDirectory() + "teacher-\(UInt32.random(in: 0...UInt32.max))"
