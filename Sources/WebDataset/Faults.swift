@@ -52,9 +52,12 @@ public enum DataError: Error, Sendable, CustomStringConvertible, Equatable {
   }
 }
 
-/// Skip counters shared by all workers; the first event of each (fault, shard) goes to `onFault`.
+/// Skip counters shared by all workers. The first event of each (fault, shard) goes to `onFault`,
+/// for the first `reportsPerFault` shards of each fault; then one event says the rest are only
+/// counted (the counts are in the logs' skipped_samples and `summary`).
 public final class FaultCounters: Sendable {
-  private let state = Mutex<(counts: [DataFault: Int], seen: Set<String>)>(([:], []))
+  public static let reportsPerFault = 5
+  private let state = Mutex<(counts: [DataFault: Int], seen: Set<String>, reported: [DataFault: Int])>(([:], [], [:]))
   private let onFault: (@Sendable (FaultEvent) -> Void)?
 
   public init(onFault: (@Sendable (FaultEvent) -> Void)? = nil) {
@@ -62,11 +65,17 @@ public final class FaultCounters: Sendable {
   }
 
   public func record(_ event: FaultEvent) {
-    let first = state.withLock { s in
+    let report: FaultEvent? = state.withLock { s in
       s.counts[event.fault, default: 0] += 1
-      return s.seen.insert("\(event.fault.rawValue)\u{0}\(event.shard)").inserted
+      guard s.seen.insert("\(event.fault.rawValue)\u{0}\(event.shard)").inserted else { return nil }
+      let n = s.reported[event.fault, default: 0]
+      s.reported[event.fault] = n + 1
+      if n < Self.reportsPerFault { return event }
+      guard n == Self.reportsPerFault else { return nil }
+      return FaultEvent(fault: event.fault, shard: "further shards", key: nil,
+                        message: "more \(event.fault.rawValue) faults are counted, not shown one by one")
     }
-    if first { onFault?(event) }
+    if let report { onFault?(report) }
   }
 
   public var counts: [DataFault: Int] { state.withLock { $0.counts } }

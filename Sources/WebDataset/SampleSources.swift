@@ -87,10 +87,17 @@ final class ShardStream: RawSampleSource {
   }
 
   /// Never fatal while any shard has produced a sample; an error when none can.
+  /// A long list fails fast: the first `failFastShards` shards all failing (an unreachable
+  /// server, a wrong path pattern) ends the run, not 3 × the list's worth of attempts.
+  static let failFastShards = 16
+
   func giveUpIfHopeless() throws(DataError) {
-    guard !everProduced, emptyStreak >= (resampled ? max(3 * shards.count, 8) : shards.count) else { return }
-    let list = tried.sorted { $0.key < $1.key }.prefix(5).map { "\($0.key) (\($0.value))" }.joined(separator: "; ")
-    throw DataError.noSamples("no sample could be read from any of \(shards.count) shard(s): \(list)\(tried.count > 5 ? "; ..." : "")")
+    let full = resampled ? max(3 * shards.count, 8) : shards.count
+    let limit = min(full, Self.failFastShards)
+    guard !everProduced, emptyStreak >= limit else { return }
+    let list = tried.sorted { $0.key < $1.key }.prefix(3).map { "\($0.key) (\($0.value))" }.joined(separator: "; ")
+    let what = limit < full ? "the first \(emptyStreak) shards tried (of \(shards.count))" : "any of \(shards.count) shard(s)"
+    throw DataError.noSamples("no sample could be read from \(what): \(list)\(tried.count > 3 ? "; ..." : "")")
   }
 
   func load(_ ref: SampleRef) throws(DataError) -> RawSample? {

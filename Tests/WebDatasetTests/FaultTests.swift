@@ -98,3 +98,29 @@ final class Events: @unchecked Sendable {
   func append(_ e: FaultEvent) { lock.lock(); events.append(e); lock.unlock() }
   var all: [FaultEvent] { lock.lock(); defer { lock.unlock() }; return events }
 }
+
+/// The README's 1,100 `pipe:curl` shards offline: one line after the first shards fail, not
+/// minutes of retries; repeated warnings are capped per fault.
+@Suite("an unreachable shard list fails fast")
+struct FailFastTests {
+  @Test func unreachableListFailsAfterTheFirstShards() throws {
+    let spec = "pipe:exit 6 # {00000..01099}.tar"
+    let events = Events()
+    var c = DataConfig(source: .webDataset(spec), transform: ImageTransform(resolution: 16), batchSize: 2, numWorkers: 1, seed: 1)
+    c.shuffleBufferSize = 0
+    let p = try DataPipeline(config: c, onFault: { events.append($0) })
+    let start = Date()
+    do {
+      _ = try p.next()
+      Issue.record("expected an error")
+    } catch {
+      #expect(error.description.contains("no sample could be read from the first 16 shards tried (of 1100)"), "\(error)")
+      #expect(!error.description.contains("\n"))
+    }
+    #expect(Date().timeIntervalSince(start) < 30)
+    let warnings = events.all.map(\.description)
+    #expect(warnings.count == FaultCounters.reportsPerFault + 1, "\(warnings)")
+    #expect(warnings.last?.contains("more pipe_failed faults are counted, not shown one by one") == true, "\(warnings)")
+    #expect(p.faults.counts[.pipeFailed] == 16)
+  }
+}
