@@ -24,8 +24,10 @@ extension LCDTrainer {
   }
 
   /// Images of the target then the online UNet for each prompt (`seed` + prompt index seeds each call).
+  /// `progress` hears one line before each UNet × prompt (validation can take minutes).
   public func validationImages(
-    prompts: [String], seed: UInt64, imagesPerPrompt: Int = 4, steps: Int = 4, guidanceScale: Double = 7.5
+    prompts: [String], seed: UInt64, imagesPerPrompt: Int = 4, steps: Int = 4, guidanceScale: Double = 7.5,
+    progress: ((String) -> Void)? = nil
   ) throws -> [ValidationResult] {
     var results: [ValidationResult] = []
     let wasTraining = lcd.student.store.isTraining
@@ -36,6 +38,7 @@ extension LCDTrainer {
         folder: pipelineFolder, tokenizer: tokenizer, textEncoder: textEncoder, unet: unet, vae: vae, device: config.device,
         dtype: config.mixedPrecision == nil ? .float32 : weightDType)
       for (i, prompt) in prompts.enumerated() {
+        progress?("validation at step \(globalStep): \(name) UNet, prompt \(i + 1)/\(prompts.count), \(imagesPerPrompt) images")
         var o = StableDiffusionPipeline.Options(prompts: [prompt])
         (o.numInferenceSteps, o.numImagesPerPrompt, o.guidanceScale, o.seed) = (steps, imagesPerPrompt, guidanceScale, seed &+ UInt64(i))
         let images = try config.mixedPrecision.map { dt in try Torch.autocast(config.device.kind, dtype: dt) { try pipe(o) } } ?? pipe(o)
@@ -47,8 +50,10 @@ extension LCDTrainer {
 
   /// Runs validation and writes `validation/step-N-{target,online}.png` (one row of images per
   /// prompt) and one TensorBoard image per UNet and prompt; returns the grid paths.
-  public func writeValidation(prompts: [String], seed: UInt64, board: TensorBoardWriter?) throws -> [String] {
-    let results = try validationImages(prompts: prompts, seed: seed)
+  public func writeValidation(
+    prompts: [String], seed: UInt64, board: TensorBoardWriter?, progress: ((String) -> Void)? = nil
+  ) throws -> [String] {
+    let results = try validationImages(prompts: prompts, seed: seed, progress: progress)
     let dir = "\(config.outputDir)/validation"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     var paths: [String] = []

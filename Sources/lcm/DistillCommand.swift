@@ -10,80 +10,85 @@ struct Distill: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Distill an SD 1.x / 2.x teacher into an LCM (full UNet + EMA target), as train_lcm_distill_sd_wds.py.")
 
-  // model loading
-  @Option(name: .customLong("pretrained_teacher_model")) var pretrainedTeacherModel: String
-  @Option(name: .customLong("pretrained_vae_model_name_or_path"), help: "A VAE folder or hub id used instead of the teacher's (in the mixed-precision dtype).")
-  var pretrainedVAE: String?
-  @Option(name: .customLong("teacher_revision")) var teacherRevision: String?
-  @Option(name: .customLong("revision"), help: "Revision of the validation pipeline (must match --teacher_revision: validation reuses the loaded teacher).")
-  var revision: String?
-  @Option(name: .customLong("cache_dir"), help: "The Hugging Face hub cache to find hub ids in.") var cacheDir: String?
-  // general
-  @Option(name: .customLong("output_dir")) var outputDir = "lcm-xl-distilled"
-  @Option(name: .customLong("seed"), help: "Seed for reproducible training (random when absent).") var seed: UInt64?
-  @Option(name: .customLong("logging_dir"), help: "TensorBoard logs, under --output_dir.") var loggingDir = "logs"
-  @Option(name: .customLong("report_to")) var reportTo = "tensorboard"
-  @Option(name: .customLong("tracker_project_name"), help: "TensorBoard run folder under --logging_dir.") var trackerProjectName = "text2image-fine-tune"
-  // checkpointing
-  @Option(name: .customLong("checkpointing_steps")) var checkpointingSteps = 500
-  @Option(name: .customLong("checkpoints_total_limit")) var checkpointsTotalLimit: Int?
-  @Option(name: .customLong("resume_from_checkpoint"), help: "latest, or a checkpoint folder.") var resumeFromCheckpoint: String?
-  @Flag(name: .customLong("overwrite_output_dir"), help: "Start a fresh run in an --output_dir that holds checkpoints of an earlier run (they are removed).")
-  var overwriteOutputDir = false
-  // data
-  @Option(name: .customLong("train_shards_path_or_url")) var trainShards: String?
-  @Option(name: .customLong("train_data_dir"), help: "An image folder instead of shards.") var trainDataDir: String?
-  @Option(name: .customLong("resolution")) var resolution = 512
-  @Option(name: .customLong("interpolation_type")) var interpolationType = "bilinear"
-  @Flag(name: .customLong("center_crop")) var centerCrop = false
-  @Flag(name: .customLong("random_flip")) var randomFlip = false
-  @Option(name: .customLong("dataloader_num_workers")) var dataloaderNumWorkers = 0
-  @Option(name: .customLong("proportion_empty_prompts")) var proportionEmptyPrompts = 0.0
-  @Option(name: .customLong("vae_encode_batch_size")) var vaeEncodeBatchSize = 32
-  // batch size and steps
-  @Option(name: .customLong("train_batch_size")) var trainBatchSize = 16
-  @Option(name: .customLong("num_train_epochs")) var numTrainEpochs = 100
-  @Option(name: .customLong("max_train_steps")) var maxTrainSteps: Int?
-  @Option(name: .customLong("max_train_samples"), help: "Nominal dataset size for the epoch arithmetic.") var maxTrainSamples: Int?
-  @Option(name: .customLong("gradient_accumulation_steps")) var gradientAccumulationSteps = 1
-  // learning rate and optimizer
-  @Option(name: .customLong("learning_rate")) var learningRate = 1e-4
-  @Flag(name: .customLong("scale_lr"), help: "Multiply the learning rate by accumulation steps × batch size × processes.") var scaleLR = false
-  @Option(name: .customLong("lr_scheduler")) var lrScheduler = "constant"
-  @Option(name: .customLong("lr_warmup_steps")) var lrWarmupSteps = 500
-  @Flag(name: .customLong("use_8bit_adam")) var use8bitAdam = false
-  @Option(name: .customLong("adam_beta1")) var adamBeta1 = 0.9
-  @Option(name: .customLong("adam_beta2")) var adamBeta2 = 0.999
-  @Option(name: .customLong("adam_weight_decay")) var adamWeightDecay = 1e-2
-  @Option(name: .customLong("adam_epsilon")) var adamEpsilon = 1e-8
-  @Option(name: .customLong("max_grad_norm")) var maxGradNorm = 1.0
-  // LCD
-  @Option(name: .customLong("w_min")) var wMin = 5.0
-  @Option(name: .customLong("w_max")) var wMax = 15.0
-  @Option(name: .customLong("num_ddim_timesteps")) var numDDIMTimesteps = 50
-  @Option(name: .customLong("loss_type")) var lossType = "l2"
-  @Option(name: .customLong("huber_c")) var huberC = 0.001
-  @Option(name: .customLong("unet_time_cond_proj_dim")) var unetTimeCondProjDim = 256
-  @Option(name: .customLong("timestep_scaling_factor")) var timestepScalingFactor = 10.0
-  @Option(name: .customLong("ema_decay")) var emaDecay = 0.95
-  // precision and performance
-  @Option(name: .customLong("mixed_precision"), help: "no, fp16 or bf16.") var mixedPrecision: String?
-  @Flag(name: .customLong("allow_tf32")) var allowTF32 = false
-  @Flag(name: .customLong("cast_teacher_unet")) var castTeacherUNet = false
-  @Flag(name: .customLong("enable_xformers_memory_efficient_attention"), help: "Accepted: attention is already memory-efficient (SDPA).")
-  var enableXformers = false
-  @Flag(name: .customLong("gradient_checkpointing")) var gradientCheckpointing = false
-  @Option(name: .customLong("local_rank")) var localRank = -1
-  // validation
-  @Option(name: .customLong("validation_steps")) var validationSteps = 200
-  @Option(name: .customLong("validation_prompts"), parsing: .upToNextOption, help: "Prompts for validation (default: the script's four).")
-  var validationPrompts: [String] = []
-  // hub
-  @Flag(name: .customLong("push_to_hub")) var pushToHub = false
-  @Option(name: .customLong("hub_token")) var hubToken: String?
-  @Option(name: .customLong("hub_model_id")) var hubModelID: String?
-  // swift-lcm
-  @Option(name: .customLong("device"), help: "cpu or cuda[:N] (default: cuda when a GPU is present, else cpu).") var device: String?
+  @OptionGroup(title: "Model checkpoint loading") var modelLoading: ModelLoadingOptions
+  @OptionGroup(title: "General training") var general: GeneralOptions
+  @OptionGroup(title: "Logging") var logging: LoggingOptions
+  @OptionGroup(title: "Checkpointing") var checkpointing: CheckpointingOptions
+  @OptionGroup(title: "Image processing") var imageProcessing: ImageProcessingOptions
+  @OptionGroup(title: "Dataloader") var dataloader: DataloaderOptions
+  @OptionGroup(title: "Batch size and training steps") var batchAndSteps: BatchAndStepsOptions
+  @OptionGroup(title: "Learning rate") var learningRateOptions: LearningRateOptions
+  @OptionGroup(title: "Optimizer (Adam)") var optimizer: OptimizerOptions
+  @OptionGroup(title: "Diffusion training") var diffusionTraining: DiffusionTrainingOptions
+  @OptionGroup(title: "Latent Consistency Distillation (LCD)") var lcd: LCDOptions
+  @OptionGroup(title: "Exponential moving average (EMA)") var ema: EMAOptions
+  @OptionGroup(title: "Mixed precision") var precision: MixedPrecisionOptions
+  @OptionGroup(title: "Training optimizations") var optimizations: TrainingOptimizationOptions
+  @OptionGroup(title: "Distributed training") var distributed: DistributedTrainingOptions
+  @OptionGroup(title: "Validation") var validation: ValidationOptions
+  @OptionGroup(title: "Hugging Face Hub") var hub: HubOptions
+  @OptionGroup(title: "Accelerate") var accelerate: AccelerateOptions
+  @OptionGroup(title: "swift-lcm") var swiftLCM: SwiftLCMOptions
+
+  // the flags by their names, for the run code
+  var pretrainedTeacherModel: String { modelLoading.pretrainedTeacherModel }
+  var pretrainedVAE: String? { modelLoading.pretrainedVAE }
+  var teacherRevision: String? { modelLoading.teacherRevision }
+  var revision: String? { modelLoading.revision }
+  var outputDir: String { general.outputDir }
+  var cacheDir: String? { general.cacheDir }
+  var seed: UInt64? { general.seed }
+  var overwriteOutputDir: Bool { general.overwriteOutputDir }
+  var loggingDir: String { logging.loggingDir }
+  var reportTo: String { logging.reportTo }
+  var checkpointingSteps: Int { checkpointing.checkpointingSteps }
+  var checkpointsTotalLimit: Int? { checkpointing.checkpointsTotalLimit }
+  var resumeFromCheckpoint: String? { checkpointing.resumeFromCheckpoint }
+  var trainShards: String? { imageProcessing.trainShards }
+  var trainDataDir: String? { imageProcessing.trainDataDir }
+  var resolution: Int { imageProcessing.resolution }
+  var interpolationType: String { imageProcessing.interpolationType }
+  var centerCrop: Bool { imageProcessing.centerCrop }
+  var randomFlip: Bool { imageProcessing.randomFlip }
+  var dataloaderNumWorkers: Int { dataloader.dataloaderNumWorkers }
+  var trainBatchSize: Int { batchAndSteps.trainBatchSize }
+  var numTrainEpochs: Int { batchAndSteps.numTrainEpochs }
+  var maxTrainSteps: Int? { batchAndSteps.maxTrainSteps }
+  var maxTrainSamples: Int? { batchAndSteps.maxTrainSamples }
+  var learningRate: Double { learningRateOptions.learningRate }
+  var scaleLR: Bool { learningRateOptions.scaleLR }
+  var lrScheduler: String { learningRateOptions.lrScheduler }
+  var lrWarmupSteps: Int { learningRateOptions.lrWarmupSteps }
+  var gradientAccumulationSteps: Int { learningRateOptions.gradientAccumulationSteps }
+  var use8bitAdam: Bool { optimizer.use8bitAdam }
+  var adamBeta1: Double { optimizer.adamBeta1 }
+  var adamBeta2: Double { optimizer.adamBeta2 }
+  var adamWeightDecay: Double { optimizer.adamWeightDecay }
+  var adamEpsilon: Double { optimizer.adamEpsilon }
+  var maxGradNorm: Double { optimizer.maxGradNorm }
+  var proportionEmptyPrompts: Double { diffusionTraining.proportionEmptyPrompts }
+  var wMin: Double { lcd.wMin }
+  var wMax: Double { lcd.wMax }
+  var numDDIMTimesteps: Int { lcd.numDDIMTimesteps }
+  var lossType: String { lcd.lossType }
+  var huberC: Double { lcd.huberC }
+  var unetTimeCondProjDim: Int { lcd.unetTimeCondProjDim }
+  var vaeEncodeBatchSize: Int { lcd.vaeEncodeBatchSize }
+  var timestepScalingFactor: Double { lcd.timestepScalingFactor }
+  var emaDecay: Double { ema.emaDecay }
+  var mixedPrecision: String? { precision.mixedPrecision }
+  var allowTF32: Bool { precision.allowTF32 }
+  var castTeacherUNet: Bool { precision.castTeacherUNet }
+  var enableXformers: Bool { optimizations.enableXformers }
+  var gradientCheckpointing: Bool { optimizations.gradientCheckpointing }
+  var localRank: Int { distributed.localRank }
+  var validationSteps: Int { validation.validationSteps }
+  var validationPrompts: [String] { validation.validationPrompts }
+  var pushToHub: Bool { hub.pushToHub }
+  var hubToken: String? { hub.hubToken }
+  var hubModelID: String? { hub.hubModelID }
+  var trackerProjectName: String { accelerate.trackerProjectName }
+  var device: String? { swiftLCM.device }
 
   /// Flags that name a network service: each is a warning, and the run goes on without it.
   static let offlineTrackers: Set<String> = ["wandb", "comet_ml", "all", "mlflow", "aim", "clearml", "dvclive"]
@@ -201,10 +206,13 @@ struct Distill: ParsableCommand {
   /// derived seed, steps, epochs and device.
   func writeRunConfig(seed: UInt64) throws {
     var config: [String: Any] = [:]
-    for child in Mirror(reflecting: self).children {
-      guard var name = child.label else { continue }
-      if name.hasPrefix("_") { name.removeFirst() }
-      config[name] = jsonValue((child.value as? any ParsedArgument)?.parsedValue ?? child.value)
+    for group in Mirror(reflecting: self).children {
+      guard let options = (group.value as? any ParsedArgument)?.parsedValue else { continue }
+      for child in Mirror(reflecting: options).children {
+        guard var name = child.label else { continue }
+        if name.hasPrefix("_") { name.removeFirst() }
+        config[name] = jsonValue((child.value as? any ParsedArgument)?.parsedValue ?? child.value)
+      }
     }
     let (steps, epochs) = stepsAndEpochs()
     config["resolvedSeed"] = seed
@@ -223,6 +231,7 @@ struct Distill: ParsableCommand {
 protocol ParsedArgument { var parsedValue: Any { get } }
 extension Option: ParsedArgument { var parsedValue: Any { wrappedValue } }
 extension Flag: ParsedArgument { var parsedValue: Any { wrappedValue } }
+extension OptionGroup: ParsedArgument { var parsedValue: Any { wrappedValue } }
 
 /// A Swift value as a JSON value: numbers, strings and booleans as they are, nil as null,
 /// arrays element by element, anything else as its description.

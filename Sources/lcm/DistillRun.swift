@@ -135,7 +135,7 @@ extension Distill {
       let pauseStart = BenchClock.now()
       if r.step % checkpointingSteps == 0 { try checkpoint() }
       if r.step % validationSteps == 0 {
-        let paths = try trainer.writeValidation(prompts: prompts, seed: seed, board: board)
+        let paths = try trainer.writeValidation(prompts: prompts, seed: seed, board: board) { progress.message($0) }
         progress.message("validation images: \(paths.joined(separator: ", "))")
       }
       progress.paused += BenchClock.now() - pauseStart

@@ -271,6 +271,36 @@ struct DistillCommandTests {
     #expect(FileManager.default.fileExists(atPath: out + "/theirs/unet_target/diffusion_pytorch_model.safetensors"))
   }
 
+  /// `lcm distill --help`: the script's sections in its order, every flag described, and (where
+  /// the unmodified upstream script is at hand) every flag of the script present.
+  @Test func helpHasTheScriptsSectionsAndDescribesEveryFlag() throws {
+    let r = try lcm(["distill", "--help"])
+    let lines = r.output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    let sections = ["MODEL CHECKPOINT LOADING:", "GENERAL TRAINING:", "LOGGING:", "CHECKPOINTING:", "IMAGE PROCESSING:", "DATALOADER:",
+                    "BATCH SIZE AND TRAINING STEPS:", "LEARNING RATE:", "OPTIMIZER (ADAM):", "DIFFUSION TRAINING:",
+                    "LATENT CONSISTENCY DISTILLATION (LCD):", "EXPONENTIAL MOVING AVERAGE (EMA):", "MIXED PRECISION:",
+                    "TRAINING OPTIMIZATIONS:", "DISTRIBUTED TRAINING:", "VALIDATION:", "HUGGING FACE HUB:", "ACCELERATE:"]
+    let positions = sections.map { title in lines.firstIndex(of: title) ?? -1 }
+    #expect(!positions.contains(-1) && positions == positions.sorted(), "\(zip(sections, positions).map { "\($0) \($1)" })")
+    var flags: [String] = []
+    for (i, line) in lines.enumerated() where line.hasPrefix("  --") && !line.hasPrefix("  --help") && !line.hasPrefix("  --version") {
+      let flag = String(line.dropFirst(2).prefix { $0 != " " })
+      flags.append(flag)
+      // ArgumentParser puts a description in column 26, on the flag's line when the flag fits
+      let chars = Array(line)
+      let sameLine = chars.count > 26 && chars[25] == " " && chars[26] != " "
+      let nextLine = i + 1 < lines.count && lines[i + 1].hasPrefix(String(repeating: " ", count: 20)) && !lines[i + 1].trimmingCharacters(in: .whitespaces).hasPrefix("(default")
+      #expect(sameLine || nextLine, "\(flag) has no description")
+    }
+    #expect(flags.count >= 58, "\(flags.count) flags")
+    let upstream = "\(repoRoot)/../shared/reference/upstream/train_lcm_distill_sd_wds.py"
+    if let script = try? String(contentsOfFile: upstream, encoding: .utf8) {
+      let theirs = script.components(separatedBy: "\"--").dropFirst().map { "--" + $0.prefix { $0 != "\"" } }.filter { $0.count > 2 }
+      #expect(theirs.count >= 50)
+      for flag in theirs { #expect(flags.contains(flag), "\(flag) of the script is missing") }
+    }
+  }
+
   /// A teacher pipeline folder without unet/: one line naming it, nothing written.
   @Test func teacherWithoutUNet() throws {
     let teacher = NSTemporaryDirectory() + "teacher-\(UInt32.random(in: 0...UInt32.max))"
