@@ -301,6 +301,51 @@ struct DistillCommandTests {
     }
   }
 
+  /// The full-UNet command of the upstream README, as written — `accelerate launch
+  /// train_lcm_distill_sd_wds.py` replaced by `lcm distill`, and only the model, the data (local
+  /// shards through pipe:cat instead of pipe:curl), the sizes and the step count changed: fp16,
+  /// 8-bit Adam, wandb, push_to_hub, xformers, resume latest and all.
+  @Test func theUpstreamREADMECommandRunsAsWritten() throws {
+    let images = try imageFolder()
+    let out = NSTemporaryDirectory() + "distill-readme-\(UInt32.random(in: 0...UInt32.max))"
+    let shards = out + "-shards"
+    try FileManager.default.createDirectory(atPath: shards, withIntermediateDirectories: true)
+    for k in 0..<3 {
+      // a sample's members next to each other, as webdataset needs
+      let members = (0..<2).flatMap { i in ["\(2 * k + i).png", "\(2 * k + i).txt"] }
+      let r = try runCommand("/bin/tar", ["-cf", "\(shards)/0000\(k).tar", "-C", images] + members)
+      #expect(r.status == 0, "\(r.output)")
+    }
+    let r = try lcm([
+      "distill",
+      "--pretrained_teacher_model=\(repoRoot)/Tests/Fixtures/pipeline/base",
+      "--output_dir=\(out)",
+      "--mixed_precision=fp16",
+      "--resolution=16",
+      "--learning_rate=1e-6", "--loss_type=huber", "--ema_decay=0.95", "--adam_weight_decay=0.0",
+      "--max_train_steps=3",
+      "--max_train_samples=4000000",
+      "--dataloader_num_workers=8",
+      "--train_shards_path_or_url=pipe:cat \(shards)/{00000..00002}.tar",
+      "--validation_steps=200",
+      "--checkpointing_steps=200", "--checkpoints_total_limit=10",
+      "--train_batch_size=2",
+      "--gradient_checkpointing", "--enable_xformers_memory_efficient_attention",
+      "--gradient_accumulation_steps=1",
+      "--use_8bit_adam",
+      "--resume_from_checkpoint=latest",
+      "--report_to=wandb",
+      "--seed=453645634",
+      "--push_to_hub",
+    ])
+    #expect(r.status == 0, "\(r.output)")
+    #expect(r.output.split(separator: "\n").filter { $0.hasPrefix("step ") }.count == 3, "\(r.output)")
+    for name in ["unet", "unet_target"] {
+      #expect(FileManager.default.fileExists(atPath: "\(out)/\(name)/diffusion_pytorch_model.safetensors"))
+    }
+    #expect(!r.output.contains("Error"), "\(r.output)")
+  }
+
   /// A teacher pipeline folder without unet/: one line naming it, nothing written.
   @Test func teacherWithoutUNet() throws {
     let teacher = NSTemporaryDirectory() + "teacher-\(UInt32.random(in: 0...UInt32.max))"
