@@ -108,6 +108,19 @@ public final class StableDiffusionPipeline {
     }
 
     let schedulerFolder = try folder.component("scheduler")
+    do {
+      return try denoise(o, n: n, height: height, width: width, generator: generator, prompt: prompt, cfg: cfg, lcmUNet: lcmUNet,
+                         timestepCond: timestepCond, schedulerFolder: schedulerFolder)
+    } catch let error as SchedulerError {
+      // the schedule's limits come from its config: name it beside the problem
+      throw ConfigError("\(schedulerFolder)/scheduler_config.json", error.message)
+    }
+  }
+
+  func denoise(
+    _ o: Options, n: Int, height: Int, width: Int, generator: Generator, prompt: Tensor, cfg: Bool, lcmUNet: Bool,
+    timestepCond: Tensor?, schedulerFolder: String
+  ) throws -> Tensor {
     var latents: Tensor
     var timesteps: [Int]
     var stepFn: (Tensor, Int, Tensor) throws -> (prev: Tensor, denoised: Tensor)
