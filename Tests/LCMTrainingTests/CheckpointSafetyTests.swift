@@ -141,13 +141,31 @@ struct CheckpointSafetyTests {
     for name in ["unet", "unet_target"] { #expect(FileManager.default.fileExists(atPath: "\(out)/checkpoint-2/\(name)/diffusion_pytorch_model.safetensors")) }
   }
 
-  /// A stalled `pipe:` source before the first batch: SIGTERM ends the run within a couple of
-  /// seconds (it once waited for a second signal), and a FIFO given as weights is refused.
-  @Test func signalEndsAWaitForStalledData() throws {
+  /// A listening socket that never accepts: an HTTP server that connects and then says nothing.
+  func stalledServer() throws -> (fd: Int32, url: String) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &addr) { ptr in
+      ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && listen(fd, 8) == 0 && getsockname(fd, $0, &len) == 0 }
+    }
+    guard ok else { throw CommandFailure(description: "cannot listen on 127.0.0.1") }
+    return (fd, "http://127.0.0.1:\(UInt16(bigEndian: addr.sin_port))/shard-{0..3}.tar")
+  }
+
+  /// A stalled `pipe:` or HTTP source before the first batch: SIGTERM ends the run within a
+  /// couple of seconds (it once waited for a second signal), and a FIFO given as weights is refused.
+  @Test(arguments: ["pipe", "http"])
+  func signalEndsAWaitForStalledData(kind: String) throws {
     let out = tempPath("cksig")
+    let server = kind == "http" ? try stalledServer() : nil
+    defer { if let server { close(server.fd) } }
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "\(repoRoot)/.build/debug/lcm")
-    p.arguments = ["distill", "--pretrained_teacher_model", teacher, "--train_shards_path_or_url", "pipe:sleep 60", "--resolution", "16",
+    p.arguments = ["distill", "--pretrained_teacher_model", teacher, "--train_shards_path_or_url", server?.url ?? "pipe:sleep 60", "--resolution", "16",
                    "--train_batch_size", "2", "--max_train_steps", "2", "--report_to", "none", "--output_dir", out]
     p.standardOutput = FileHandle.nullDevice
     p.standardError = FileHandle.nullDevice
