@@ -4,7 +4,7 @@ SWIFT_LCM_CACHE ?= $(HOME)/.cache/swift-lcm
 PYTHON := $(SWIFT_LCM_CACHE)/py/bin/python
 export SWIFT_LCM_PYTHON ?= $(PYTHON)
 
-.PHONY: demo run test setup bench fixtures
+.PHONY: demo run test setup bench fixtures help-texts
 
 setup:
 	@scripts/setup.sh
@@ -39,3 +39,8 @@ fixtures:
 	$(PYTHON) scripts/fixtures/make_pipeline_fixtures.py Tests/Fixtures
 	$(PYTHON) scripts/fixtures/make_lcd_step_fixtures.py Tests/Fixtures
 	$(PYTHON) scripts/fixtures/make_lr_fixtures.py Tests/Fixtures
+
+# The launcher's help texts (Sources/LCMLauncher/HelpTexts.swift), after a change to any flag.
+help-texts:
+	swift build --product lcm-core
+	.build/debug/lcm-core __dump-help-swift > Sources/LCMLauncher/HelpTexts.swift

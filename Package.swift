@@ -21,7 +21,10 @@ let package = Package(
   name: "swift-lcm",
   platforms: [.macOS(.v15)],
   products: [
-    .executable(name: "lcm", targets: ["lcm"])
+    // `lcm` is a small launcher (no libtorch): --version and --help answer at once, every other
+    // command runs `lcm-core` beside it, which links libtorch.
+    .executable(name: "lcm", targets: ["LCMLauncher"]),
+    .executable(name: "lcm-core", targets: ["LCMCore"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -54,8 +57,9 @@ let package = Package(
       ]),
     // Op parity cases shared by the tests (CPU) and `lcm selftest --parity-fixture` (GPU checks).
     .target(name: "OpParity", dependencies: ["Torch", "TorchNN", "SafeTensors"]),
+    .executableTarget(name: "LCMLauncher"),
     .executableTarget(
-      name: "lcm",
+      name: "LCMCore",
       dependencies: [
         "Torch", "TorchNN", "SafeTensors", "OpParity", "WebDataset", "ImageCodecs", "CLIPTokenizer", "DiffusionModels", "Schedulers", "LCMPipeline", "LCMTraining",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),

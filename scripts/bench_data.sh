@@ -8,7 +8,7 @@ PY=${SWIFT_LCM_PYTHON:-$HOME/.cache/swift-lcm/py/bin/python}
 DIR=${1:-${TMPDIR:-/tmp}/lcm-bench-shards}
 BATCHES=${2:-40}
 [ -f "$DIR/bench-00009.tar" ] || "$PY" scripts/make_bench_shards.py "$DIR"
-swift build -c release --product lcm >/dev/null
+swift build -c release --product lcm-core >/dev/null && swift build -c release --product lcm >/dev/null
 LCM=$(swift build -c release --show-bin-path)/lcm
 SPEC="$DIR/bench-{00000..00009}.tar"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"

@@ -13,13 +13,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "${1:-}" = "--prepare" ]; then
-  swift build -c release --product lcm --static-swift-stdlib
+  # the engine alone (the launcher only spares libtorch for --help; the device has it anyway)
+  swift build -c release --product lcm-core --static-swift-stdlib
   rm -rf .device .whl
   mkdir -p .device/lib .whl
-  strip -o .device/lcm.tmp .build/release/lcm
+  strip -o .device/lcm.tmp .build/release/lcm-core
   gzip -9 -c .device/lcm.tmp > .device/lcm.gz && rm .device/lcm.tmp
   for lib in libturbojpeg.so.0 libpng16.so.16 libwebp.so.7 libz.so.1; do
-    cp -L "$(ldd .build/release/lcm | awk -v l="$lib" '$1 == l { print $3 }')" .device/lib/
+    cp -L "$(ldd .build/release/lcm-core | awk -v l="$lib" '$1 == l { print $3 }')" .device/lib/
   done
   PYTHON="${SWIFT_LCM_PYTHON:-${SWIFT_LCM_CACHE:-$HOME/.cache/swift-lcm}/py/bin/python}"
   "$PYTHON" -m pip download -q --no-deps -d .whl diffusers==0.42.1 webdataset==0.2.86 braceexpand==0.1.7

@@ -78,7 +78,10 @@ fi
 # 4. Build ------------------------------------------------------------------------------------------
 if [ "${SWIFT_LCM_SKIP_BUILD:-0}" != 1 ]; then
   say "building lcm (release)"
-  swift build -c release --product lcm 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' || true
-  [ -x .build/release/lcm ] || die "release build failed"
-  say "built .build/release/lcm"
+  # lcm-core links libtorch; lcm is the launcher beside it (--help and --version without libtorch)
+  for product in lcm-core lcm; do
+    swift build -c release --product "$product" 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' || true
+  done
+  [ -x .build/release/lcm ] && [ -x .build/release/lcm-core ] || die "release build failed"
+  say "built .build/release/lcm and .build/release/lcm-core"
 fi

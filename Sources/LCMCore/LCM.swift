@@ -16,6 +16,10 @@ struct LCM: ParsableCommand {
   /// Long-flag prefixes of `distill` and `generate` are spelled out first (argparse's rule).
   static func main() {
     var arguments = Array(CommandLine.arguments.dropFirst())
+    if arguments == ["__dump-help-swift"] {
+      print(HelpDump.swiftSource())
+      return
+    }
     let commands: [String: ParsableCommand.Type] = ["distill": Distill.self, "generate": Generate.self, "export": Export.self]
     if let first = arguments.first, let command = commands[first] {
       do {
