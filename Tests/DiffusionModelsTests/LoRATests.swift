@@ -57,22 +57,12 @@ struct LoRATests {
   }
 }
 
-let upstreamLoRADir = FileManager.default.temporaryDirectory.path + "/swift-lcm-upstream-lora-\(getpid())"
-
 /// The files the upstream LoRA script (train_lcm_distill_lora_sd_wds.py) writes, made with its own
 /// steps and its kohya helper by scripts/fixtures/make_upstream_lora_fixtures.py (r 4, lora_alpha
 /// 8): each loads and reproduces the PEFT model's output.
 @Suite("the upstream LoRA script's files load", .serialized)
 struct UpstreamLoRATests {
-  static let made: Result<String, CommandFailure> = {
-    do {
-      _ = try runScript("scripts/fixtures/make_upstream_lora_fixtures.py", [upstreamLoRADir])
-      atexit { try? FileManager.default.removeItem(atPath: upstreamLoRADir) }
-      return .success(upstreamLoRADir)
-    } catch {
-      return .failure(CommandFailure(description: "make_upstream_lora_fixtures.py: \(error)"))
-    }
-  }()
+  static let made = LiveFixture.make("scripts/fixtures/make_upstream_lora_fixtures.py", name: "upstream-lora")
 
   /// run/: PEFT's save_pretrained (base_model.model.… keys, alpha in adapter_config.json);
   /// run/unet_lora: unet.base_model.model.… keys (diffusers refuses them), alpha from the run

@@ -10,19 +10,9 @@ import Torch
 /// DownBlock2D first, norm_num_groups 2, default attention_head_dim 8; tokenizer folders as
 /// transformers 5 writes them, tokenizer.json only), made and run through diffusers on this
 /// machine by scripts/fixtures/make_fasttest_fixtures.py. Images must agree within 2/255.
-let fastTestDir = FileManager.default.temporaryDirectory.path + "/swift-lcm-fasttest-\(getpid())"
-
 @Suite("diffusers' fast-test models load and match", .serialized)
 struct FastTestParityTests {
-  static let made: Result<String, CommandFailure> = {
-    do {
-      _ = try runScript("scripts/fixtures/make_fasttest_fixtures.py", [fastTestDir])
-      atexit { try? FileManager.default.removeItem(atPath: fastTestDir) }
-      return .success(fastTestDir)
-    } catch {
-      return .failure(CommandFailure(description: "make_fasttest_fixtures.py: \(error)"))
-    }
-  }()
+  static let made = LiveFixture.make("scripts/fixtures/make_fasttest_fixtures.py", name: "fasttest")
   let prompt = "A painting of a squirrel eating a burger"
 
   func check(_ images: Tensor, _ key: String) throws {

@@ -17,16 +17,7 @@ typealias JSON = [String: Any]
 /// (AVX2 or AVX-512 paths, vectorised sin/exp) differ in the last bits from one CPU to another,
 /// and the parity claim is "identical to torch on the same CPU". The committed copies are the
 /// record of the machine that made them; integer timesteps are compared from them directly.
-let localFixturePath = FileManager.default.temporaryDirectory.path + "/swift-lcm-scheduler-fixtures-\(getpid())"
-let localFixtureDir: Result<String, CommandFailure> = {
-  do {
-    _ = try runScript("scripts/fixtures/make_scheduler_fixtures.py", [localFixturePath])
-    atexit { try? FileManager.default.removeItem(atPath: localFixturePath) }
-    return .success(localFixturePath)
-  } catch {
-    return .failure(CommandFailure(description: "regenerating the scheduler fixtures failed: \(error)"))
-  }
-}()
+let localFixtureDir = LiveFixture.make("scripts/fixtures/make_scheduler_fixtures.py", name: "scheduler-fixtures")
 
 func loadFixture(_ file: String) throws -> JSON {
   let dir = file == "timesteps.json" ? fixtureDir : try localFixtureDir.get()

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Helpers the test targets share: the repository root, the reference Python, temp folders and
 /// running a command (the `lcm` debug binary, a fixture script) with its output captured.
@@ -93,5 +94,27 @@ public final class TempDir: Sendable {
     try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
     try Data(bytes).write(to: URL(fileURLWithPath: full))
     return full
+  }
+}
+
+/// Fixtures a script makes on the test machine (libtorch's CPU kernels and the oracles' versions
+/// decide the expected values, so they are made where they are checked): the script runs once per
+/// test process with a fresh folder as its last argument; the folder is removed at exit.
+public enum LiveFixture {
+  private static let made = Mutex<[String]>([])
+
+  public static func make(_ script: String, name: String, _ arguments: [String] = []) -> Result<String, CommandFailure> {
+    let dir = FileManager.default.temporaryDirectory.path + "/swift-lcm-\(name)-\(getpid())"
+    do {
+      _ = try runScript(script, arguments + [dir])
+    } catch {
+      return .failure(CommandFailure(description: "\(script): \(error)"))
+    }
+    let first = made.withLock { paths in
+      paths.append(dir)
+      return paths.count == 1
+    }
+    if first { atexit { for path in LiveFixture.made.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: path) } } }
+    return .success(dir)
   }
 }
