@@ -52,7 +52,7 @@ let package = Package(
     .target(
       name: "LCMTraining",
       dependencies: [
-        "DiffusionModels", "Schedulers", "Torch", "TorchNN", "CLIPTokenizer", "SafeTensors", "LCMPipeline", "ImageCodecs",
+        "DiffusionModels", "Schedulers", "Torch", "TorchNN", "CLIPTokenizer", "SafeTensors", "LCMPipeline", "ImageCodecs", "WebDataset",
         .product(name: "Logging", package: "swift-log"),
       ]),
     // Op parity cases shared by the tests (CPU) and `lcm selftest --parity-fixture` (GPU checks).

@@ -204,7 +204,7 @@ struct Distill: ParsableCommand {
   /// The run's settings, as the scripts' tracker config (output_dir/run_config.json): every option
   /// (property names; JSON numbers, strings, booleans, lists and null; no hub token) and the
   /// derived seed, steps, epochs and device.
-  func writeRunConfig(seed: UInt64) throws {
+  func runConfig(seed: UInt64) -> [String: Any] {
     var config: [String: Any] = [:]
     for group in Mirror(reflecting: self).children {
       guard let options = (group.value as? any ParsedArgument)?.parsedValue else { continue }
@@ -220,10 +220,7 @@ struct Distill: ParsableCommand {
     config["resolvedNumTrainEpochs"] = epochs ?? NSNull()
     config["resolvedDevice"] = "\(runDevice)"
     config.removeValue(forKey: "hubToken")
-    let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
-    try fileOperation("writing the run configuration", "\(outputDir)/run_config.json") {
-      try data.write(to: URL(fileURLWithPath: "\(outputDir)/run_config.json"), options: .atomic)
-    }
+    return config
   }
 }
 
