@@ -105,32 +105,12 @@ public final class LCDTrainer {
     for store in [textEncoder.store, vae.store, teacher.store] { try store.setTrainable(false) }
     let scheduler = try DDPMScheduler(config: DDPMSchedulerConfig(path: "\(try pipe.component("scheduler"))/scheduler_config.json"))
 
-    // student: the teacher's config with a guidance embedding; the teacher's weights; cond_proj as initialised
-    var cfg = teacher.config
-    if cfg.timeCondProjDim == nil { cfg.timeCondProjDim = c.unetTimeCondProjDim }
-    let studentStore = ParameterStore(device: c.device)
-    let student = try UNet2DConditionModel(config: cfg, store: studentStore)
-    try studentStore.load(
-      Dictionary(uniqueKeysWithValues: teacher.store.stateDict()), source: "teacher unet",
-      keepMissing: ["time_embedding.cond_proj.weight"])
-    // cond_proj keeps nn.Linear's default init, drawn from the run's generator so that the run
-    // does not depend on the process-wide RNG (other work in the process may draw from it)
-    if teacher.config.timeCondProjDim == nil, let condProj = studentStore["time_embedding.cond_proj.weight"] {
-      let bound = 1 / Double(cfg.timeCondProjDim!).squareRoot()
-      _ = try Torch.noGrad { () throws(TorchError) in try condProj.tensor.uniform_(-bound, bound, generator: generator) }
-    }
-    studentStore.isTraining = true
-    student.gradientCheckpointing = c.gradientCheckpointing
-    let targetStore = ParameterStore(device: c.device)
-    let target = try UNet2DConditionModel(config: cfg, store: targetStore)
-    try targetStore.load(Dictionary(uniqueKeysWithValues: studentStore.stateDict()), source: "student unet")
-    try targetStore.setTrainable(false)
-
+    let method = try FullUNetDistillation(
+      teacher: teacher, timeCondProjDim: c.unetTimeCondProjDim, gradientCheckpointing: c.gradientCheckpointing, generator: generator)
     var lcdConfig = c.lcd
     lcdConfig.autocast = c.mixedPrecision
-    lcd = try LatentConsistencyDistillation(
-      teacher: teacher, student: student, target: target, noiseScheduler: scheduler, config: lcdConfig, device: c.device)
-    let params = studentStore.trainableParameters, betas = (c.adamBeta1, c.adamBeta2)
+    lcd = try LatentConsistencyDistillation(method: method, noiseScheduler: scheduler, config: lcdConfig, device: c.device)
+    let params = method.trainableParameters, betas = (c.adamBeta1, c.adamBeta2)
     optimizer = c.use8bitAdam
       ? try AdamW8bit(params, lr: c.learningRate, betas: betas, eps: c.adamEpsilon, weightDecay: c.adamWeightDecay)
       : try AdamW(params, lr: c.learningRate, betas: betas, eps: c.adamEpsilon, weightDecay: c.adamWeightDecay, fused: c.device.kind == .cuda)
@@ -163,7 +143,7 @@ public final class LCDTrainer {
   public func step(_ batches: [TrainingBatch]) throws -> StepResult {
     var lastLoss: Tensor?
     for batch in batches { lastLoss = try backward(batch, scale: 1 / Double(batches.count)) }
-    let params = lcd.student.store.trainableParameters.map(\.tensor)
+    let params = lcd.method.trainableParameters.map(\.tensor)
     let lossScale = scaler?.scale
     // as accelerate: unscale before clipping; a step with inf/NaN gradients is skipped and does
     // not advance the LR schedule, but still counts as a step (EMA, global step)
@@ -185,7 +165,7 @@ public final class LCDTrainer {
     scaler?.update(foundInf: foundInf)
     globalStep += 1
     try optimizer.zeroGrad()
-    try updateEMA(target: lcd.target.store, source: lcd.student.store, rate: config.lcd.emaDecay)
+    try lcd.method.afterStep(emaDecay: config.lcd.emaDecay)
     return StepResult(step: globalStep, loss: loss, gradNorm: norm, lr: lr, skipped: foundInf, lossScale: lossScale)
   }
 
@@ -216,8 +196,7 @@ public final class LCDTrainer {
 
   /// Writes `unet/` (the online student) and `unet_target/` (the EMA target) in diffusers layout.
   public func save(to dir: String) throws {
-    try fileOperation("saving the final student UNet to", "\(dir)/unet") { try lcd.student.save(folder: "\(dir)/unet") }
-    try fileOperation("saving the final EMA target UNet to", "\(dir)/unet_target") { try lcd.target.save(folder: "\(dir)/unet_target") }
+    _ = try lcd.method.saveFinal(to: dir)
   }
 }
 
@@ -228,8 +207,7 @@ extension LCDTrainer {
   /// complete or not at all): student `unet/`, EMA `unet_target/`, optimizer and generator
   /// states, the step, and the caller's data position.
   public func writeCheckpointFiles(to dir: String, dataPosition: Data?) throws {
-    try lcd.student.save(folder: "\(dir)/unet")
-    try lcd.target.save(folder: "\(dir)/unet_target")
+    try lcd.method.writeCheckpointModels(to: dir)
     try writeSafeTensors(try optimizer.stateDict(), to: "\(dir)/optimizer.safetensors")
     try writeSafeTensors(
       [("generator", try generator.state()), ("host_generator", try hostGenerator.state())], to: "\(dir)/random_states.safetensors")
@@ -309,13 +287,9 @@ extension LCDTrainer {
     return n
   }
 
-  /// The student `unet/` and EMA `unet_target/` of a checkpoint, strictly.
+  /// The method's models of a checkpoint (S1: student `unet/`, EMA `unet_target/`), strictly.
   func loadUNets(from dir: String) throws {
-    for (store, name) in [(lcd.student.store, "unet"), (lcd.target.store, "unet_target")] {
-      try fileOperation("loading the checkpoint's \(name == "unet" ? "student" : "EMA target") UNet from", "\(dir)/\(name)") {
-        try store.load(safetensors: try ModelFiles.weights(in: "\(dir)/\(name)", base: "diffusion_pytorch_model"))
-      }
-    }
+    try lcd.method.loadCheckpointModels(from: dir)
   }
 }
 

@@ -32,12 +32,10 @@ public struct LCDRandomness {
   }
 }
 
-/// The step of train_lcm_distill_sd_wds.py (S1, full UNet), function for function: online student
-/// prediction, teacher CFG (LCM form) + one DDIM step, target-UNet prediction, loss.
+/// The LCD step of the scripts, function for function, over a distillation method's roles:
+/// online student prediction, teacher CFG (LCM form) + one DDIM step, target prediction, loss.
 public final class LatentConsistencyDistillation {
-  public let teacher: UNet2DConditionModel
-  public let student: UNet2DConditionModel
-  public let target: UNet2DConditionModel
+  public let method: DistillationMethod
   public let noiseScheduler: DDPMScheduler
   public let solver: DDIMSolver
   public let alphaSchedule: Tensor
@@ -45,16 +43,12 @@ public final class LatentConsistencyDistillation {
   public let config: LCDConfig
   public let topk: Int
 
-  public init(
-    teacher: UNet2DConditionModel, student: UNet2DConditionModel, target: UNet2DConditionModel,
-    noiseScheduler: DDPMScheduler, config: LCDConfig, device: Device = .cpu
-  ) throws {
-    guard student.config.timeCondProjDim != nil else {
-      throw ConfigError("student UNet", "needs time_cond_proj_dim for the guidance embedding")
-    }
-    self.teacher = teacher
-    self.student = student
-    self.target = target
+  public var teacher: UNet2DConditionModel { method.teacherUNet }
+  public var student: UNet2DConditionModel { method.studentUNet }
+  public var target: UNet2DConditionModel { method.targetUNet }
+
+  public init(method: DistillationMethod, noiseScheduler: DDPMScheduler, config: LCDConfig, device: Device = .cpu) throws {
+    self.method = method
     self.noiseScheduler = noiseScheduler
     self.config = config
     let T = noiseScheduler.config.numTrainTimesteps
@@ -63,6 +57,16 @@ public final class LatentConsistencyDistillation {
     alphaSchedule = try acp.sqrt()
     sigmaSchedule = try (1.0 - acp).sqrt()
     topk = T / config.numDDIMTimesteps
+  }
+
+  /// S1 over three UNets (the full-UNet method).
+  public convenience init(
+    teacher: UNet2DConditionModel, student: UNet2DConditionModel, target: UNet2DConditionModel,
+    noiseScheduler: DDPMScheduler, config: LCDConfig, device: Device = .cpu
+  ) throws {
+    try self.init(
+      method: try FullUNetDistillation(teacher: teacher, student: student, target: target), noiseScheduler: noiseScheduler,
+      config: config, device: device)
   }
 
   /// index ~ U{0..N-1}, noise ~ N(0, 1) like the latents (on their device, from `generator`),
@@ -84,6 +88,12 @@ public final class LatentConsistencyDistillation {
 
   /// The loss of one batch; gradients flow into the student only.
   public func loss(latents: Tensor, promptEmbeds: Tensor, uncondPromptEmbeds: Tensor, randomness r: LCDRandomness) throws -> Output {
+    try loss(latents: latents, conditioning: Conditioning(promptEmbeds: promptEmbeds),
+             unconditional: Conditioning(promptEmbeds: uncondPromptEmbeds), randomness: r)
+  }
+
+  /// The loss of one batch with the prompt's conditioning and the teacher's unconditional one.
+  public func loss(latents: Tensor, conditioning: Conditioning, unconditional: Conditioning, randomness r: LCDRandomness) throws -> Output {
     let pt = noiseScheduler.config.predictionType
     let nd = latents.rank
     let startTimesteps = try solver.ddimTimesteps.gather(dim: 0, index: r.index)
@@ -95,7 +105,10 @@ public final class LatentConsistencyDistillation {
     var (cSkip, cOut) = try scalingsForBoundaryConditions(timestep: timesteps, timestepScaling: config.timestepScalingFactor)
     (cSkip, cOut) = (try appendDims(cSkip, nd), try appendDims(cOut, nd))
     let noisy = try noiseScheduler.addNoise(originalSamples: latents, noise: r.noise, timesteps: startTimesteps)
-    let wEmbedding = try guidanceScaleEmbedding(w: r.w, embeddingDim: student.config.timeCondProjDim!).to(latents.device, latents.dtype)
+    // S1 embeds w for the student and target; S2 uses w only in the teacher's CFG
+    let wEmbedding = try method.guidanceEmbeddingDim.map { dim in
+      try guidanceScaleEmbedding(w: r.w, embeddingDim: dim).to(latents.device, latents.dtype)
+    }
     let w = try r.w.reshape([latents.size(0), 1, 1, 1]).to(latents.device, latents.dtype)
 
     let kind = latents.device.kind
@@ -103,10 +116,12 @@ public final class LatentConsistencyDistillation {
       guard let dtype = config.autocast else { return try body() }
       return try Torch.autocast(kind, dtype: dtype, body)
     }
+    // the online student and the target see fp32 prompt embeddings, as the script passes them
+    let studentConditioning = try conditioning.to(.float32)
 
     // online student (with grad)
     let noisePred = try autocasting {
-      try student(noisy, timestep: startTimesteps, encoderHiddenStates: promptEmbeds.to(.float32), timestepCond: wEmbedding)
+      try method.student(noisy, timestep: startTimesteps, conditioning: studentConditioning, timestepCond: wEmbedding)
     }.to(.float32)
     let predX0 = try predictedOriginalSample(
       modelOutput: noisePred, timesteps: startTimesteps, sample: noisy, predictionType: pt, alphas: alphaSchedule, sigmas: sigmaSchedule)
@@ -116,11 +131,11 @@ public final class LatentConsistencyDistillation {
       // the script's two teacher calls (prompt, then empty prompt) as one batch: the same maths,
       // half the kernel launches and fuller kernels. Its teacher autocast has no dtype (fp16 on
       // CUDA even in bf16 runs); here the run's dtype, inputs in the teacher's dtype as the script
-      let dt = teacher.store.dtype
+      let dt = method.teacherDType
       let out = try autocasting {
-        try teacher(
+        try method.teacher(
           Tensor.cat([noisy, noisy]).to(dt), timestep: Tensor.cat([startTimesteps, startTimesteps]),
-          encoderHiddenStates: Tensor.cat([promptEmbeds.to(dt), uncondPromptEmbeds.to(dt)]))
+          conditioning: conditioning.to(dt).batched(with: unconditional.to(dt)))
       }.chunk(2)
       func predictions(_ out: Tensor) throws -> (Tensor, Tensor) {
         (try predictedOriginalSample(modelOutput: out, timesteps: startTimesteps, sample: noisy, predictionType: pt, alphas: alphaSchedule, sigmas: sigmaSchedule),
@@ -133,7 +148,7 @@ public final class LatentConsistencyDistillation {
       let cfgEps = try condEps + w * (condEps - uncondEps)
       let xPrev = try solver.ddimStep(predX0: cfgX0, predNoise: cfgEps, timestepIndex: r.index)
       let targetOut = try autocasting {
-        try target(xPrev.to(.float32), timestep: timesteps, encoderHiddenStates: promptEmbeds.to(.float32), timestepCond: wEmbedding)
+        try method.target(xPrev.to(.float32), timestep: timesteps, conditioning: studentConditioning, timestepCond: wEmbedding)
       }
       let targetX0 = try predictedOriginalSample(
         modelOutput: targetOut, timesteps: timesteps, sample: xPrev, predictionType: pt, alphas: alphaSchedule, sigmas: sigmaSchedule)

@@ -30,10 +30,11 @@ extension LCDTrainer {
     progress: ((String) -> Void)? = nil
   ) throws -> [ValidationResult] {
     var results: [ValidationResult] = []
-    let wasTraining = lcd.student.store.isTraining
-    lcd.student.store.isTraining = false
-    defer { lcd.student.store.isTraining = wasTraining }
-    for (name, unet) in [("target", lcd.target), ("online", lcd.student)] {
+    let store = lcd.method.trainingStore
+    let wasTraining = store.isTraining
+    store.isTraining = false
+    defer { store.isTraining = wasTraining }
+    for (name, unet) in lcd.method.validationUNets {
       let pipe = StableDiffusionPipeline(
         folder: pipelineFolder, tokenizer: tokenizer, textEncoder: textEncoder, unet: unet, vae: vae, device: config.device,
         dtype: config.mixedPrecision == nil ? .float32 : weightDType)
