@@ -162,14 +162,7 @@ extension UNet2DConditionModel {
         throw ConfigError(file.path, "LoRA shapes for \(e.module) (down \(e.down.shape), up \(e.up.shape)) do not fit its weight \(w)")
       }
       let alpha = e.alpha ?? Double(rank)
-      let adapter: LoRAAdapter
-      if let l = layer as? Linear {
-        adapter = try l.addLoRA(rank: rank, alpha: alpha, trainable: false)
-      } else if let c = layer as? Conv2d {
-        adapter = try c.addLoRA(rank: rank, alpha: alpha, trainable: false)
-      } else {
-        throw ConfigError(file.path, "\(e.module) cannot take a LoRA")
-      }
+      let adapter = try layer.addLoRA(rank: rank, alpha: alpha, trainable: false)
       adapter.scaling *= scale
       _ = try Torch.noGrad { () throws(TorchError) in
         try adapter.down.tensor.copy_(e.down)

@@ -61,8 +61,10 @@ public protocol DistillationMethod: AnyObject {
   func loadCheckpointModels(from dir: String) throws
   /// The final outputs in `dir`; returns the paths written.
   func saveFinal(to dir: String) throws -> [String]
-  /// The UNets validation renders, by name, in order.
+  /// The UNets validation renders, by name, in order, and the guidance scale they run at (an LCM
+  /// UNet embeds it as w; a base UNet with an LCM-LoRA runs without CFG at 1.0).
   var validationUNets: [(name: String, unet: UNet2DConditionModel)] { get }
+  var validationGuidanceScale: Double { get }
   /// Dropout and friends follow this store's training flag.
   var trainingStore: ParameterStore { get }
 }
@@ -150,4 +152,6 @@ public final class FullUNetDistillation: DistillationMethod {
   }
 
   public var validationUNets: [(name: String, unet: UNet2DConditionModel)] { [("target", targetUNet), ("online", studentUNet)] }
+  /// log_validation's pipeline default (7.5, embedded as w = 6.5).
+  public var validationGuidanceScale: Double { 7.5 }
 }

@@ -37,6 +37,8 @@ public struct LCDTrainingConfig: Sendable {
   public var vaePath: String? = nil
   /// --use_8bit_adam: bitsandbytes' AdamW8bit algorithm (8-bit block-wise moments) instead of AdamW.
   public var use8bitAdam = false
+  /// LoRA distillation (S2) with these settings; nil: the full UNet (S1).
+  public var lora: LoRASettings? = nil
   public var lcd = LCDConfig()
   public init(teacher: String) { self.teacher = teacher }
 }
@@ -105,8 +107,15 @@ public final class LCDTrainer {
     for store in [textEncoder.store, vae.store, teacher.store] { try store.setTrainable(false) }
     let scheduler = try DDPMScheduler(config: DDPMSchedulerConfig(path: "\(try pipe.component("scheduler"))/scheduler_config.json"))
 
-    let method = try FullUNetDistillation(
-      teacher: teacher, timeCondProjDim: c.unetTimeCondProjDim, gradientCheckpointing: c.gradientCheckpointing, generator: generator)
+    let method: DistillationMethod
+    if let lora = c.lora {
+      // one UNet: the teacher's weights are the LoRA's base, the teacher is it with adapters off
+      teacher.gradientCheckpointing = c.gradientCheckpointing
+      method = try LoRADistillation(unet: teacher, settings: lora, generator: generator, baseModel: c.teacher)
+    } else {
+      method = try FullUNetDistillation(
+        teacher: teacher, timeCondProjDim: c.unetTimeCondProjDim, gradientCheckpointing: c.gradientCheckpointing, generator: generator)
+    }
     var lcdConfig = c.lcd
     lcdConfig.autocast = c.mixedPrecision
     lcd = try LatentConsistencyDistillation(method: method, noiseScheduler: scheduler, config: lcdConfig, device: c.device)
@@ -211,7 +220,9 @@ extension LCDTrainer {
     try writeSafeTensors(try optimizer.stateDict(), to: "\(dir)/optimizer.safetensors")
     try writeSafeTensors(
       [("generator", try generator.state()), ("host_generator", try hostGenerator.state())], to: "\(dir)/random_states.safetensors")
-    var state: [String: Any] = ["global_step": globalStep, "optimizer_steps": stepsTaken, "lr": optimizer.lr, "optimizer": optimizer.kind]
+    var state: [String: Any] = [
+      "global_step": globalStep, "optimizer_steps": stepsTaken, "lr": optimizer.lr, "optimizer": optimizer.kind, "method": methodKind,
+    ]
     if let scaler { state["scaler"] = scaler.state }
     try JSONSerialization.data(withJSONObject: state, options: [.sortedKeys]).write(to: URL(fileURLWithPath: "\(dir)/trainer_state.json"))
     if let dataPosition { try dataPosition.write(to: URL(fileURLWithPath: "\(dir)/data_position.json")) }
@@ -242,6 +253,10 @@ extension LCDTrainer {
     guard let state = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any], let step = state["global_step"] as? Int, step >= 0 else {
       throw FileOperationError("reading the trainer state", statePath, "not a JSON object with a global_step (truncated or corrupt)")
     }
+    let method = state["method"] as? String ?? "full_unet"
+    guard method == methodKind else {
+      throw FileOperationError("resuming", dir, "it is a \(method == "lora" ? "LoRA (lcm distill-lora)" : "full-UNet (lcm distill)") checkpoint; this run is \(methodKind == "lora" ? "LoRA" : "full-UNet") distillation")
+    }
     let kind = state["optimizer"] as? String ?? "adamw"
     guard kind == optimizer.kind else {
       let flag = { (k: String) in k == "adamw8bit" ? "with --use_8bit_adam" : "without --use_8bit_adam" }
@@ -269,6 +284,9 @@ extension LCDTrainer {
 }
 
 extension LCDTrainer {
+  /// "full_unet" or "lora", recorded in checkpoints.
+  var methodKind: String { lcd.method is LoRADistillation ? "lora" : "full_unet" }
+
   /// A checkpoint of the upstream script (accelerate's save_state with the script's model hooks):
   /// diffusers-layout `unet/` and `unet_target/` beside accelerate's pickles, no trainer_state.json.
   public static func isUpstreamCheckpoint(_ dir: String) -> Bool {

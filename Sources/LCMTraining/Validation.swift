@@ -26,9 +26,10 @@ extension LCDTrainer {
   /// Images of the target then the online UNet for each prompt (`seed` + prompt index seeds each call).
   /// `progress` hears one line before each UNet × prompt (validation can take minutes).
   public func validationImages(
-    prompts: [String], seed: UInt64, imagesPerPrompt: Int = 4, steps: Int = 4, guidanceScale: Double = 7.5,
+    prompts: [String], seed: UInt64, imagesPerPrompt: Int = 4, steps: Int = 4, guidanceScale: Double? = nil,
     progress: ((String) -> Void)? = nil
   ) throws -> [ValidationResult] {
+    let guidanceScale = guidanceScale ?? lcd.method.validationGuidanceScale
     var results: [ValidationResult] = []
     let store = lcd.method.trainingStore
     let wasTraining = store.isTraining

@@ -6,17 +6,24 @@ public final class LoRAAdapter {
   public let down: Parameter  // lora_A
   public let up: Parameter  // lora_B
   public let rank: Int
+  public let alpha: Double
   public var scaling: Double
   public let dropout: Double
   public internal(set) var fused = false
+  /// Weights used instead of `down`/`up` while set (an EMA copy's forward).
+  public var substitute: (down: Tensor, up: Tensor)?
 
-  init(down: Parameter, up: Parameter, rank: Int, scaling: Double, dropout: Double) {
+  init(down: Parameter, up: Parameter, rank: Int, alpha: Double, dropout: Double) {
     self.down = down
     self.up = up
     self.rank = rank
-    self.scaling = scaling
+    self.alpha = alpha
+    self.scaling = alpha / Double(rank)
     self.dropout = dropout
   }
+
+  var downWeight: Tensor { substitute?.down ?? down.tensor }
+  var upWeight: Tensor { substitute?.up ?? up.tensor }
 }
 
 /// A layer LoRA can adapt (Linear, Conv2d). Adapters' parameters are named
@@ -25,47 +32,75 @@ public protocol LoRATarget: AnyObject {
   var path: ModulePath { get }
   var weight: Parameter { get }
   var lora: [LoRAAdapter] { get }
+  /// lora_A's shape for a rank (the layer's kernel for convolutions) and its fan-in.
+  func loraDownShape(rank: Int) -> [Int]
+  func loraUpShape(rank: Int) -> [Int]
+  func append(_ adapter: LoRAAdapter)
 }
 
-extension Linear {
-  /// Adds an adapter: lora_A Kaiming-uniform as PEFT, lora_B zero (so the layer starts unchanged).
+extension LoRATarget {
+  /// Adds an adapter: lora_A Kaiming-uniform (a = √5, PEFT's init) drawn from `generator`,
+  /// lora_B zero (so the layer starts unchanged). Its parameters are registered in `store`
+  /// (default: the layer's own, as a loaded LoRA), so that a trained adapter lives apart from
+  /// the base weights it adapts.
   @discardableResult
-  public func addLoRA(rank: Int, alpha: Double, dropout: Double = 0, trainable: Bool = true) throws(TorchError) -> LoRAAdapter {
-    let a = try path.parameter("lora_A.weight", shape: [rank, inFeatures], trainable: trainable, initialize: uniformFanIn(inFeatures))
-    let b = try path.parameter("lora_B.weight", shape: [outFeatures, rank], trainable: trainable) { (t: Tensor) throws(TorchError) in try t.zero_() }
-    let adapter = LoRAAdapter(down: a, up: b, rank: rank, scaling: alpha / Double(rank), dropout: dropout)
-    lora.append(adapter)
+  public func addLoRA(
+    rank: Int, alpha: Double, dropout: Double = 0, trainable: Bool = true, store: ParameterStore? = nil,
+    generator: Generator? = nil
+  ) throws(TorchError) -> LoRAAdapter {
+    let at = store.map { ModulePath(store: $0, segments: path.segments) } ?? path
+    let downShape = loraDownShape(rank: rank)
+    let fanIn = downShape.dropFirst().reduce(1, *)
+    let bound = fanIn > 0 ? 1.0 / Double(fanIn).squareRoot() : 0
+    let a = try at.parameter("lora_A.weight", shape: downShape, trainable: trainable) { (t: Tensor) throws(TorchError) in
+      try t.uniform_(-bound, bound, generator: generator)
+    }
+    let b = try at.parameter("lora_B.weight", shape: loraUpShape(rank: rank), trainable: trainable) { (t: Tensor) throws(TorchError) in
+      try t.zero_()
+    }
+    let adapter = LoRAAdapter(down: a, up: b, rank: rank, alpha: alpha, dropout: dropout)
+    append(adapter)
     return adapter
   }
 
+  /// Whether adapters run: PEFT's enable/disable_adapters, one switch per base store.
+  var adaptersActive: Bool { path.store.adaptersEnabled }
+
+  func loraInput(_ a: LoRAAdapter, _ x: Tensor) throws(TorchError) -> Tensor {
+    a.dropout > 0 && path.store.isTraining ? try F.dropout(x, p: a.dropout) : x
+  }
+}
+
+extension Linear {
+  public func loraDownShape(rank: Int) -> [Int] { [rank, inFeatures] }
+  public func loraUpShape(rank: Int) -> [Int] { [outFeatures, rank] }
+  public func append(_ adapter: LoRAAdapter) { lora.append(adapter) }
+
   func addLoRA(_ out: Tensor, _ x: Tensor) throws(TorchError) -> Tensor {
+    guard adaptersActive else { return out }
     var y = out
     for a in lora where !a.fused {
-      let input = a.dropout > 0 && path.store.isTraining ? try F.dropout(x, p: a.dropout) : x
-      y = try y + F.linear(F.linear(input, a.down.tensor), a.up.tensor) * a.scaling
+      y = try y + F.linear(F.linear(loraInput(a, x), a.downWeight), a.upWeight) * a.scaling
     }
     return y
   }
 }
 
 extension Conv2d {
-  @discardableResult
-  public func addLoRA(rank: Int, alpha: Double, dropout: Double = 0, trainable: Bool = true) throws(TorchError) -> LoRAAdapter {
+  public func loraDownShape(rank: Int) -> [Int] {
     let w = weight.tensor.shape  // [out, in/groups, kh, kw]
-    let a = try path.parameter("lora_A.weight", shape: [rank, w[1], w[2], w[3]], trainable: trainable, initialize: uniformFanIn(w[1] * w[2] * w[3]))
-    let b = try path.parameter("lora_B.weight", shape: [w[0], rank, 1, 1], trainable: trainable) { (t: Tensor) throws(TorchError) in try t.zero_() }
-    let adapter = LoRAAdapter(down: a, up: b, rank: rank, scaling: alpha / Double(rank), dropout: dropout)
-    lora.append(adapter)
-    return adapter
+    return [rank, w[1], w[2], w[3]]
   }
+  public func loraUpShape(rank: Int) -> [Int] { [weight.tensor.shape[0], rank, 1, 1] }
+  public func append(_ adapter: LoRAAdapter) { lora.append(adapter) }
 
   func addLoRA(_ out: Tensor, _ x: Tensor) throws(TorchError) -> Tensor {
+    guard adaptersActive else { return out }
     var y = out
     for a in lora where !a.fused {
-      let input = a.dropout > 0 && path.store.isTraining ? try F.dropout(x, p: a.dropout) : x
       // lora_A has the layer's kernel, stride, padding and dilation; lora_B is 1×1
-      let h = try F.conv2d(input, a.down.tensor, stride: stride, padding: padding, dilation: dilation)
-      y = try y + F.conv2d(h, a.up.tensor) * a.scaling
+      let h = try F.conv2d(loraInput(a, x), a.downWeight, stride: stride, padding: padding, dilation: dilation)
+      y = try y + F.conv2d(h, a.upWeight) * a.scaling
     }
     return y
   }

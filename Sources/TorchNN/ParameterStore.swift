@@ -37,6 +37,8 @@ public final class ParameterStore {
   public private(set) var dtype: DType
   /// Dropout and other train/eval differences read this.
   public var isTraining = false
+  /// LoRA adapters on this store's layers run while true (PEFT's enable/disable_adapters).
+  public var adaptersEnabled = true
   private var entries: [Parameter] = []
   private var index: [String: Int] = [:]
   /// Linear and Conv2d layers by module name, for LoRA targeting.
