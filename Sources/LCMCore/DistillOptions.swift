@@ -136,3 +136,30 @@ struct AccelerateOptions: ParsableArguments {
 struct SwiftLCMOptions: ParsableArguments {
   @Option(name: .customLong("device"), help: "cpu or cuda[:N] (default: cuda when a GPU is present, else cpu).") var device: String?
 }
+
+/// The LCD section of train_lcm_distill_lora_sd_wds.py: the LoRA flags take the guidance
+/// embedding's place.
+struct LoRALCDOptions: ParsableArguments {
+  @Option(name: .customLong("w_min"), help: "Smallest guidance scale w drawn per sample (used in the teacher's CFG).") var wMin = 5.0
+  @Option(name: .customLong("w_max"), help: "Largest guidance scale w drawn per sample.") var wMax = 15.0
+  @Option(name: .customLong("num_ddim_timesteps"), help: "Steps of the DDIM solver's schedule.") var numDDIMTimesteps = 50
+  @Option(name: .customLong("loss_type"), help: "l2 or huber.") var lossType = "l2"
+  @Option(name: .customLong("huber_c"), help: "The Huber loss's c.") var huberC = 0.001
+  @Option(name: .customLong("lora_rank"), help: "The rank of the LoRA matrices.") var loraRank = 64
+  @Option(name: .customLong("lora_alpha"), help: "LoRA alpha: the update is scaled by alpha / rank.") var loraAlpha = 64
+  @Option(name: .customLong("lora_dropout"), help: "Dropout before lora_A.") var loraDropout = 0.0
+  @Option(name: .customLong("lora_target_modules"), help: "Comma-separated module-name suffixes to adapt (default: the script's list).")
+  var loraTargetModules: String?
+  @Option(name: .customLong("vae_encode_batch_size"), help: "Images per VAE encode call.") var vaeEncodeBatchSize = 32
+  @Option(name: .customLong("timestep_scaling_factor"), help: "Scales the timestep in the boundary-condition scalings c_skip, c_out.")
+  var timestepScalingFactor = 10.0
+}
+
+/// swift-lcm's LoRA additions (docs/parity.md).
+struct LoRAExtraOptions: ParsableArguments {
+  @Flag(name: .customLong("use_target_model"), help: "Target = an EMA copy of the adapters (--ema_decay) instead of the online model.")
+  var useTargetModel = false
+  @Option(name: .customLong("ema_decay"), help: "The EMA decay of --use_target_model.") var emaDecay = 0.95
+  @Option(name: .customLong("lora_export_format"), help: "Final LoRA files: kohya, diffusers or both (PEFT's adapter folder is always written).")
+  var loraExportFormat = "both"
+}

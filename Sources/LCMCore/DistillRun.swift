@@ -10,9 +10,10 @@ import WebDataset
 /// The signal that asked the run to stop (SIGINT / SIGTERM), 0 while none did.
 let stopSignal = Atomic<Int32>(0)
 
-extension Distill {
-  func run() throws {
-    let log = Log.logger("lcm.distill")
+extension DistillFlags {
+  /// The run of either command; `outputs` names what the final line says was saved.
+  func runDistillation(outputs: String) throws {
+    let log = Log.logger("lcm.\(Self.configuration.commandName ?? "distill")")
     // a parent may have left them blocked (spawned processes inherit the mask)
     var unblock = sigset_t()
     sigemptyset(&unblock)
@@ -61,7 +62,7 @@ extension Distill {
       print("stopped by \(signalName(sig)) at step \(step): resume with --resume_from_checkpoint latest")
       throw ExitCode(128 + sig)
     case .finished:
-      print("saved \(outputDir)/unet and \(outputDir)/unet_target")
+      print("saved \(outputs)")
       print(run.summary())
       if pushToHub { print("--push_to_hub: to upload the outputs, run: \(uploadCommand)") }
     }

@@ -20,7 +20,7 @@ enum FlagPrefixes {
 
   /// `arguments` with prefixes spelled out; throws for ambiguous or unknown long flags. Stops at
   /// a bare `--`. Values are not inspected beyond their leading `--`.
-  static func expand(_ arguments: [String], flags: Set<String>) throws -> [String] {
+  static func expand(_ arguments: [String], flags: Set<String>, hint: ((String) -> String?)? = nil) throws -> [String] {
     var out: [String] = []
     var unknown: [String] = []
     var rest = false
@@ -46,8 +46,9 @@ enum FlagPrefixes {
       }
     }
     if !unknown.isEmpty {
-      throw ValidationError(unknown.count == 1 ? "Unknown option '\(unknown[0])'"
-        : "Unknown options \(unknown.map { "'\($0)'" }.joined(separator: ", "))")
+      let hints = Set(unknown.compactMap { hint?($0) }).sorted()
+      throw ValidationError((unknown.count == 1 ? "Unknown option '\(unknown[0])'"
+        : "Unknown options \(unknown.map { "'\($0)'" }.joined(separator: ", "))") + hints.map { ": \($0)" }.joined())
     }
     return out
   }

@@ -10,7 +10,7 @@ struct LCM: ParsableCommand {
     commandName: "lcm",
     abstract: "Latent Consistency Model distillation and inference on libtorch.",
     version: version,
-    subcommands: [Doctor.self, Distill.self, Generate.self, Export.self, SelfTest.self, Bench.self, DataCommand.self]
+    subcommands: [Doctor.self, Distill.self, DistillLoRA.self, Generate.self, Export.self, SelfTest.self, Bench.self, DataCommand.self]
   )
 
   /// Long-flag prefixes of `distill` and `generate` are spelled out first (argparse's rule).
@@ -20,10 +20,17 @@ struct LCM: ParsableCommand {
       print(HelpDump.swiftSource())
       return
     }
-    let commands: [String: ParsableCommand.Type] = ["distill": Distill.self, "generate": Generate.self, "export": Export.self]
+    let commands: [String: ParsableCommand.Type] = [
+      "distill": Distill.self, "distill-lora": DistillLoRA.self, "generate": Generate.self, "export": Export.self,
+    ]
     if let first = arguments.first, let command = commands[first] {
       do {
-        arguments = [first] + (try FlagPrefixes.expand(Array(arguments.dropFirst()), flags: FlagPrefixes.longFlags(of: command)))
+        // a LoRA flag given to `lcm distill` points at `lcm distill-lora` (not at --local_rank)
+        let hint: (String) -> String? = { flag in
+          first == "distill" && (flag.hasPrefix("--lora_") || flag == "--use_target_model")
+            ? "LoRA distillation (train_lcm_distill_lora_sd_wds.py's flags) is `lcm distill-lora`" : nil
+        }
+        arguments = [first] + (try FlagPrefixes.expand(Array(arguments.dropFirst()), flags: FlagPrefixes.longFlags(of: command), hint: hint))
       } catch {
         // the subcommand's own usage line names it "distill"; say it as the user typed it
         FileHandle.standardError.write(Data("Error: \(error)\n  See 'lcm \(first) --help' for more information.\n".utf8))

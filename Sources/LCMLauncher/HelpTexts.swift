@@ -18,6 +18,8 @@ SUBCOMMANDS:
                           against, threads and CUDA devices.
   distill                 Distill an SD 1.x / 2.x teacher into an LCM (full
                           UNet + EMA target), as train_lcm_distill_sd_wds.py.
+  distill-lora            Distill an LCM-LoRA for an SD 1.x / 2.x base, as
+                          train_lcm_distill_lora_sd_wds.py.
   generate                Generate images with an LCM (1-8 steps), an LCM-LoRA
                           on a base model, or the teacher's DDIM sampler.
   export                  Write a diffusers LatentConsistencyModelPipeline
@@ -218,6 +220,200 @@ ACCELERATE:
 SWIFT-LCM:
   --device <device>       cpu or cuda[:N] (default: cuda when a GPU is present,
                           else cpu).
+
+OPTIONS:
+  --version               Show the version.
+  -h, --help              Show help information.
+
+"""#,
+    "distill-lora": #"""
+OVERVIEW: Distill an LCM-LoRA for an SD 1.x / 2.x base, as
+train_lcm_distill_lora_sd_wds.py.
+
+USAGE: lcm distill-lora [<options>] --pretrained_teacher_model <pretrained_teacher_model>
+
+MODEL CHECKPOINT LOADING:
+  --pretrained_teacher_model <pretrained_teacher_model>
+                          The teacher: a diffusers SD 1.x / 2.x pipeline folder
+                          or a hub id in the local cache.
+  --pretrained_vae_model_name_or_path <pretrained_vae_model_name_or_path>
+                          A VAE folder or hub id used instead of the teacher's
+                          (in the mixed-precision dtype).
+  --teacher_revision <teacher_revision>
+                          Revision of the teacher on the hub cache.
+  --revision <revision>   Revision of the validation pipeline (must match
+                          --teacher_revision: validation reuses the loaded
+                          teacher).
+
+GENERAL TRAINING:
+  --output_dir <output_dir>
+                          Where the checkpoints, logs, validation images and
+                          final UNets go. (default: lcm-xl-distilled)
+  --cache_dir <cache_dir> The Hugging Face hub cache to find hub ids in.
+  --seed <seed>           Seed for reproducible training (random when absent).
+  --overwrite_output_dir  Start a fresh run in an --output_dir that holds
+                          checkpoints of an earlier run (they are removed).
+
+LOGGING:
+  --logging_dir <logging_dir>
+                          TensorBoard logs, under --output_dir. (default: logs)
+  --report_to <report_to> tensorboard or none; network trackers (wandb,
+                          comet_ml, all) warn and log to TensorBoard. (default:
+                          tensorboard)
+
+CHECKPOINTING:
+  --checkpointing_steps <checkpointing_steps>
+                          Write checkpoint-N/ every this many steps. (default:
+                          500)
+  --checkpoints_total_limit <checkpoints_total_limit>
+                          Keep at most this many checkpoints (older ones pruned
+                          after a new one is complete).
+  --resume_from_checkpoint <resume_from_checkpoint>
+                          latest, a checkpoint-N name in --output_dir, or a
+                          checkpoint folder.
+
+IMAGE PROCESSING:
+  --train_shards_path_or_url <train_shards_path_or_url>
+                          WebDataset shards: brace ranges, '::' lists, file:,
+                          pipe:CMD, http(s)://.
+  --train_data_dir <train_data_dir>
+                          An image folder (metadata.jsonl or .txt captions)
+                          instead of shards.
+  --resolution <resolution>
+                          Training images are resized and cropped to this (a
+                          multiple of 8). (default: 512)
+  --interpolation_type <interpolation_type>
+                          Resize filter: bilinear, bicubic, nearest, lanczos,
+                          box or hamming. (default: bilinear)
+  --center_crop           Crop the centre (else a random crop).
+  --random_flip           Flip images horizontally at random.
+
+DATALOADER:
+  --dataloader_num_workers <dataloader_num_workers>
+                          Decoding threads (0: one, on its own thread).
+                          (default: 0)
+
+BATCH SIZE AND TRAINING STEPS:
+  --train_batch_size <train_batch_size>
+                          Batch size per step (per process). (default: 16)
+  --num_train_epochs <num_train_epochs>
+                          Epochs of --max_train_samples, when --max_train_steps
+                          is absent. (default: 100)
+  --max_train_steps <max_train_steps>
+                          Optimizer steps to train for.
+  --max_train_samples <max_train_samples>
+                          Nominal dataset size for the epoch arithmetic.
+
+LEARNING RATE:
+  --learning_rate <learning_rate>
+                          Initial learning rate (after warm-up). (default:
+                          0.0001)
+  --scale_lr              Multiply the learning rate by accumulation steps ×
+                          batch size × processes.
+  --lr_scheduler <lr_scheduler>
+                          constant, constant_with_warmup, linear, cosine,
+                          cosine_with_restarts or polynomial. (default:
+                          constant)
+  --lr_warmup_steps <lr_warmup_steps>
+                          Steps of linear warm-up. (default: 500)
+  --gradient_accumulation_steps <gradient_accumulation_steps>
+                          Batches accumulated per optimizer step. (default: 1)
+
+OPTIMIZER (ADAM):
+  --use_8bit_adam         AdamW with 8-bit block-wise moments (bitsandbytes'
+                          AdamW8bit algorithm): ~2 bytes of state per parameter.
+  --adam_beta1 <adam_beta1>
+                          AdamW beta1. (default: 0.9)
+  --adam_beta2 <adam_beta2>
+                          AdamW beta2. (default: 0.999)
+  --adam_weight_decay <adam_weight_decay>
+                          AdamW (decoupled) weight decay. (default: 0.01)
+  --adam_epsilon <adam_epsilon>
+                          AdamW epsilon. (default: 1e-08)
+  --max_grad_norm <max_grad_norm>
+                          Gradients are clipped to this total norm. (default:
+                          1.0)
+
+DIFFUSION TRAINING:
+  --proportion_empty_prompts <proportion_empty_prompts>
+                          Share of captions replaced by the empty prompt (the
+                          script ignores it; honoured here). (default: 0.0)
+
+LATENT CONSISTENCY DISTILLATION (LCD):
+  --w_min <w_min>         Smallest guidance scale w drawn per sample (used in
+                          the teacher's CFG). (default: 5.0)
+  --w_max <w_max>         Largest guidance scale w drawn per sample. (default:
+                          15.0)
+  --num_ddim_timesteps <num_ddim_timesteps>
+                          Steps of the DDIM solver's schedule. (default: 50)
+  --loss_type <loss_type> l2 or huber. (default: l2)
+  --huber_c <huber_c>     The Huber loss's c. (default: 0.001)
+  --lora_rank <lora_rank> The rank of the LoRA matrices. (default: 64)
+  --lora_alpha <lora_alpha>
+                          LoRA alpha: the update is scaled by alpha / rank.
+                          (default: 64)
+  --lora_dropout <lora_dropout>
+                          Dropout before lora_A. (default: 0.0)
+  --lora_target_modules <lora_target_modules>
+                          Comma-separated module-name suffixes to adapt
+                          (default: the script's list).
+  --vae_encode_batch_size <vae_encode_batch_size>
+                          Images per VAE encode call. (default: 32)
+  --timestep_scaling_factor <timestep_scaling_factor>
+                          Scales the timestep in the boundary-condition
+                          scalings c_skip, c_out. (default: 10.0)
+
+MIXED PRECISION:
+  --mixed_precision <mixed_precision>
+                          no, fp16 or bf16 (autocast with fp32 trainable
+                          weights; fp16 adds loss scaling).
+  --allow_tf32            Allow TF32 matmuls on Ampere and newer GPUs.
+  --cast_teacher_unet     Keep the teacher's weights in the mixed-precision
+                          dtype.
+
+TRAINING OPTIMIZATIONS:
+  --enable_xformers_memory_efficient_attention
+                          Accepted: attention already uses torch's
+                          memory-efficient SDPA kernels.
+  --gradient_checkpointing
+                          Recompute the student's activations in backward to
+                          save memory.
+
+DISTRIBUTED TRAINING:
+  --local_rank <local_rank>
+                          Accepted for launchers; one process trains. (default:
+                          -1)
+
+VALIDATION:
+  --validation_steps <validation_steps>
+                          Write validation images every this many steps.
+                          (default: 200)
+  --validation_prompts <validation_prompts>
+                          Prompts for validation (default: the script's four).
+
+HUGGING FACE HUB:
+  --push_to_hub           Warns (no network) and prints the command that
+                          uploads --output_dir at the end.
+  --hub_token <hub_token> Used only in the printed upload command, as $HF_TOKEN.
+  --hub_model_id <hub_model_id>
+                          The repository of the printed upload command.
+
+ACCELERATE:
+  --tracker_project_name <tracker_project_name>
+                          TensorBoard run folder under --logging_dir. (default:
+                          text2image-fine-tune)
+
+SWIFT-LCM:
+  --device <device>       cpu or cuda[:N] (default: cuda when a GPU is present,
+                          else cpu).
+
+SWIFT-LCM LORA:
+  --use_target_model      Target = an EMA copy of the adapters (--ema_decay)
+                          instead of the online model.
+  --ema_decay <ema_decay> The EMA decay of --use_target_model. (default: 0.95)
+  --lora_export_format <lora_export_format>
+                          Final LoRA files: kohya, diffusers or both (PEFT's
+                          adapter folder is always written). (default: both)
 
 OPTIONS:
   --version               Show the version.

@@ -59,7 +59,7 @@ extension LCDTrainer {
     let dir = "\(config.outputDir)/validation"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     var paths: [String] = []
-    for name in ["target", "online"] {
+    for name in lcd.method.validationUNets.map(\.name) {
       let rows = results.filter { $0.name == name }
       let columns = rows.first?.images.count ?? 1
       let grid = RGBImage.grid(rows.flatMap(\.images), columns: columns)
