@@ -54,42 +54,44 @@ public struct AutoencoderKLConfig: Sendable {
   }
 }
 
-/// The VAE's single-head spatial self-attention (diffusers `Attention` with group_norm and a
-/// residual connection).
-public final class VAEAttention {
-  public let groupNorm: GroupNorm
-  public let toQ: Linear, toK: Linear, toV: Linear, toOut: Linear
+extension UNetMidBlock2D {
+  /// diffusers' `Attention` as the VAE configures it: single-head spatial self-attention with
+  /// group_norm and a residual connection.
+  public final class Attention {
+    public let groupNorm: GroupNorm
+    public let toQ: Linear, toK: Linear, toV: Linear, toOut: Linear
 
-  init(_ path: ModulePath, channels: Int, groups: Int) throws(TorchError) {
-    groupNorm = try GroupNorm(path / "group_norm", numGroups: groups, numChannels: channels, eps: 1e-6)
-    toQ = try Linear(path / "to_q", inFeatures: channels, outFeatures: channels)
-    toK = try Linear(path / "to_k", inFeatures: channels, outFeatures: channels)
-    toV = try Linear(path / "to_v", inFeatures: channels, outFeatures: channels)
-    toOut = try Linear(path / "to_out" / 0, inFeatures: channels, outFeatures: channels)
-  }
+    init(_ path: ModulePath, channels: Int, groups: Int) throws(TorchError) {
+      groupNorm = try GroupNorm(path / "group_norm", numGroups: groups, numChannels: channels, eps: 1e-6)
+      toQ = try Linear(path / "to_q", inFeatures: channels, outFeatures: channels)
+      toK = try Linear(path / "to_k", inFeatures: channels, outFeatures: channels)
+      toV = try Linear(path / "to_v", inFeatures: channels, outFeatures: channels)
+      toOut = try Linear(path / "to_out" / 0, inFeatures: channels, outFeatures: channels)
+    }
 
-  func callAsFunction(_ x: Tensor) throws(TorchError) -> Tensor {
-    let s = x.shape
-    let (b, c, h, w) = (s[0], s[1], s[2], s[3])
-    let tokens = try groupNorm(x).view([b, c, h * w]).transpose(1, 2)  // [B, HW, C]
-    let q = try toQ(tokens).unsqueeze(1), k = try toK(tokens).unsqueeze(1), v = try toV(tokens).unsqueeze(1)
-    let a = try F.scaledDotProductAttention(q, k, v).squeeze(1)
-    let out = try toOut(a).transpose(1, 2).reshape([b, c, h, w])
-    return try out + x
+    func callAsFunction(_ x: Tensor) throws(TorchError) -> Tensor {
+      let s = x.shape
+      let (b, c, h, w) = (s[0], s[1], s[2], s[3])
+      let tokens = try groupNorm(x).view([b, c, h * w]).transpose(1, 2)  // [B, HW, C]
+      let q = try toQ(tokens).unsqueeze(1), k = try toK(tokens).unsqueeze(1), v = try toV(tokens).unsqueeze(1)
+      let a = try F.scaledDotProductAttention(q, k, v).squeeze(1)
+      let out = try toOut(a).transpose(1, 2).reshape([b, c, h, w])
+      return try out + x
+    }
   }
 }
 
 /// `UNetMidBlock2D` of the VAE: resnet, attention, resnet (no time embedding).
-public final class VAEMidBlock {
+public final class UNetMidBlock2D {
   public let resnets: [ResnetBlock2D]
-  public let attentions: [VAEAttention]
+  public let attentions: [Attention]
 
   init(_ path: ModulePath, channels: Int, groups: Int, addAttention: Bool) throws(TorchError) {
     resnets = [
       try ResnetBlock2D(path / "resnets" / 0, inChannels: channels, outChannels: channels, tembChannels: nil, groups: groups, eps: 1e-6),
       try ResnetBlock2D(path / "resnets" / 1, inChannels: channels, outChannels: channels, tembChannels: nil, groups: groups, eps: 1e-6),
     ]
-    attentions = addAttention ? [try VAEAttention(path / "attentions" / 0, channels: channels, groups: groups)] : []
+    attentions = addAttention ? [try Attention(path / "attentions" / 0, channels: channels, groups: groups)] : []
   }
 
   func callAsFunction(_ x: Tensor) throws(TorchError) -> Tensor {
@@ -99,8 +101,9 @@ public final class VAEMidBlock {
   }
 }
 
-/// `DownEncoderBlock2D` / `UpDecoderBlock2D`: resnets, then a resampler.
-public final class VAEBlock {
+/// diffusers' `DownEncoderBlock2D` (resnets, then a downsampler); with `down: false` it is
+/// `UpDecoderBlock2D` (resnets, then an upsampler): one implementation.
+public final class DownEncoderBlock2D {
   public let resnets: [ResnetBlock2D]
   public let downsamplers: [Downsample2D]
   public let upsamplers: [Upsample2D]
@@ -153,16 +156,16 @@ public final class AutoencoderKL {
   public let store: ParameterStore
   // encoder
   let encConvIn: Conv2d
-  let encDown: [VAEBlock]
-  let encMid: VAEMidBlock
+  let encDown: [DownEncoderBlock2D]
+  let encMid: UNetMidBlock2D
   let encNormOut: GroupNorm
   let encConvOut: Conv2d
   let quantConv: Conv2d?
   // decoder
   let postQuantConv: Conv2d?
   let decConvIn: Conv2d
-  let decMid: VAEMidBlock
-  let decUp: [VAEBlock]
+  let decMid: UNetMidBlock2D
+  let decUp: [DownEncoderBlock2D]
   let decNormOut: GroupNorm
   let decConvOut: Conv2d
 
@@ -172,14 +175,14 @@ public final class AutoencoderKL {
     let enc = store.root / "encoder", dec = store.root / "decoder"
     let ch = c.blockOutChannels, g = c.normNumGroups, n = ch.count
     encConvIn = try Conv2d(enc / "conv_in", inChannels: c.inChannels, outChannels: ch[0], kernelSize: 3, padding: 1)
-    var down: [VAEBlock] = []
+    var down: [DownEncoderBlock2D] = []
     for i in 0..<n {
-      down.append(try VAEBlock(
+      down.append(try DownEncoderBlock2D(
         enc / "down_blocks" / i, layers: c.layersPerBlock, inChannels: i == 0 ? ch[0] : ch[i - 1], outChannels: ch[i],
         groups: g, down: true, resample: i < n - 1))
     }
     encDown = down
-    encMid = try VAEMidBlock(enc / "mid_block", channels: ch[n - 1], groups: g, addAttention: c.midBlockAddAttention)
+    encMid = try UNetMidBlock2D(enc / "mid_block", channels: ch[n - 1], groups: g, addAttention: c.midBlockAddAttention)
     encNormOut = try GroupNorm(enc / "conv_norm_out", numGroups: g, numChannels: ch[n - 1], eps: 1e-6)
     encConvOut = try Conv2d(enc / "conv_out", inChannels: ch[n - 1], outChannels: 2 * c.latentChannels, kernelSize: 3, padding: 1)
     quantConv = c.useQuantConv
@@ -187,11 +190,11 @@ public final class AutoencoderKL {
     postQuantConv = c.usePostQuantConv
       ? try Conv2d(store.root / "post_quant_conv", inChannels: c.latentChannels, outChannels: c.latentChannels, kernelSize: 1) : nil
     decConvIn = try Conv2d(dec / "conv_in", inChannels: c.latentChannels, outChannels: ch[n - 1], kernelSize: 3, padding: 1)
-    decMid = try VAEMidBlock(dec / "mid_block", channels: ch[n - 1], groups: g, addAttention: c.midBlockAddAttention)
+    decMid = try UNetMidBlock2D(dec / "mid_block", channels: ch[n - 1], groups: g, addAttention: c.midBlockAddAttention)
     let rev = Array(ch.reversed())
-    var up: [VAEBlock] = []
+    var up: [DownEncoderBlock2D] = []
     for i in 0..<n {
-      up.append(try VAEBlock(
+      up.append(try DownEncoderBlock2D(
         dec / "up_blocks" / i, layers: c.layersPerBlock + 1, inChannels: i == 0 ? rev[0] : rev[i - 1], outChannels: rev[i],
         groups: g, down: false, resample: i < n - 1))
     }
@@ -264,3 +267,5 @@ public final class AutoencoderKL {
     return vae
   }
 }
+
+public typealias UpDecoderBlock2D = DownEncoderBlock2D

@@ -151,6 +151,8 @@ extension UNet2DConditionModel {
   public func loadLoRA(path: String, scale: Double = 1, fuse: Bool = false) throws {
     let targets = store.loraTargets
     let file = try LoRAFile(path: path, modules: Array(targets.keys))
+    // the adapters' tensors stay out of the UNet's store: saving the UNet writes no LoRA keys
+    let adapterStore = ParameterStore(device: store.device, dtype: store.dtype)
     for e in file.entries {
       let layer = targets[e.module]!
       guard layer.lora.isEmpty else { throw ConfigError(file.path, "a LoRA is already loaded on \(e.module)") }
@@ -162,7 +164,7 @@ extension UNet2DConditionModel {
         throw ConfigError(file.path, "LoRA shapes for \(e.module) (down \(e.down.shape), up \(e.up.shape)) do not fit its weight \(w)")
       }
       let alpha = e.alpha ?? Double(rank)
-      let adapter = try layer.addLoRA(rank: rank, alpha: alpha, trainable: false)
+      let adapter = try layer.addLoRA(rank: rank, alpha: alpha, trainable: false, store: adapterStore)
       adapter.scaling *= scale
       _ = try Torch.noGrad { () throws(TorchError) in
         try adapter.down.tensor.copy_(e.down)

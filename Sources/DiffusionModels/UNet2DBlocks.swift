@@ -24,8 +24,8 @@ struct BlockSettings {
   }
 }
 
-/// `DownBlock2D` and `CrossAttnDownBlock2D` (attentions empty for the former).
-public final class DownBlock {
+/// diffusers' `CrossAttnDownBlock2D`; with no attentions it is `DownBlock2D` (one implementation).
+public final class CrossAttnDownBlock2D {
   public let resnets: [ResnetBlock2D]
   public let attentions: [Transformer2DModel]
   public let downsamplers: [Downsample2D]
@@ -66,7 +66,7 @@ public final class DownBlock {
 }
 
 /// `UpBlock2D` and `CrossAttnUpBlock2D`.
-public final class UpBlock {
+public final class CrossAttnUpBlock2D {
   public let resnets: [ResnetBlock2D]
   public let attentions: [Transformer2DModel]
   public let upsamplers: [Upsample2D]
@@ -142,3 +142,7 @@ func requireContext(_ context: Tensor?) throws(TorchError) -> Tensor {
   }
   return context
 }
+
+/// `DownBlock2D` is `CrossAttnDownBlock2D` without attentions, `UpBlock2D` likewise.
+public typealias DownBlock2D = CrossAttnDownBlock2D
+public typealias UpBlock2D = CrossAttnUpBlock2D

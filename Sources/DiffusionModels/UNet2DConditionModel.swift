@@ -11,9 +11,9 @@ public final class UNet2DConditionModel {
   public let timeEmbedding: TimestepEmbedding
   public let addTimeProj: Timesteps?
   public let addEmbedding: TimestepEmbedding?
-  public let downBlocks: [DownBlock]
+  public let downBlocks: [CrossAttnDownBlock2D]
   public let midBlock: UNetMidBlock2DCrossAttn?
-  public let upBlocks: [UpBlock]
+  public let upBlocks: [CrossAttnUpBlock2D]
   public let convNormOut: GroupNorm
   public let convOut: Conv2d
   /// Recompute each block's activations in backward (diffusers' enable_gradient_checkpointing).
@@ -38,12 +38,12 @@ public final class UNet2DConditionModel {
       tembChannels: c.timeEmbedDim, groups: c.normNumGroups, eps: c.normEps, dropout: c.dropout,
       outputScaleFactor: c.resnetOutScaleFactor, useLinearProjection: c.useLinearProjection)
     let n = c.blockOutChannels.count
-    var down: [DownBlock] = []
+    var down: [CrossAttnDownBlock2D] = []
     var output = ch0
     for (i, type) in c.downBlockTypes.enumerated() {
       let input = output
       output = c.blockOutChannels[i]
-      down.append(try DownBlock(
+      down.append(try CrossAttnDownBlock2D(
         root / "down_blocks" / i, crossAttention: type == "CrossAttnDownBlock2D", numLayers: c.layersPerBlock[i],
         inChannels: input, outChannels: output, addDownsample: i < n - 1, downsamplePadding: c.downsamplePadding,
         heads: c.numAttentionHeads[i], transformerLayers: c.transformerLayersPerBlock[i],
@@ -62,13 +62,13 @@ public final class UNet2DConditionModel {
     let rChannels = Array(c.blockOutChannels.reversed())
     let rHeads = Array(c.numAttentionHeads.reversed()), rLayers = Array(c.layersPerBlock.reversed())
     let rTransformer = Array(c.transformerLayersPerBlock.reversed()), rCross = Array(c.crossAttentionDim.reversed())
-    var up: [UpBlock] = []
+    var up: [CrossAttnUpBlock2D] = []
     output = rChannels[0]
     for (i, type) in c.upBlockTypes.enumerated() {
       let prev = output
       output = rChannels[i]
       let input = rChannels[min(i + 1, n - 1)]
-      up.append(try UpBlock(
+      up.append(try CrossAttnUpBlock2D(
         root / "up_blocks" / i, crossAttention: type == "CrossAttnUpBlock2D", numLayers: rLayers[i] + 1,
         inChannels: input, prevOutputChannel: prev, outChannels: output, addUpsample: i < n - 1, heads: rHeads[i],
         transformerLayers: rTransformer[i], crossAttentionDim: rCross[i], settings: s))

@@ -23,7 +23,8 @@ SUBCOMMANDS:
   generate                Generate images with an LCM (1-8 steps), an LCM-LoRA
                           on a base model, or the teacher's DDIM sampler.
   export                  Write a diffusers LatentConsistencyModelPipeline
-                          folder from a teacher pipeline and a distilled UNet.
+                          folder from a teacher pipeline and a distilled UNet
+                          or LCM-LoRA.
   selftest                Train a tiny conv+attention network for a few steps
                           and check that it learns.
   bench                   Benchmarks.
@@ -471,9 +472,9 @@ OPTIONS:
 """#,
     "export": #"""
 OVERVIEW: Write a diffusers LatentConsistencyModelPipeline folder from a
-teacher pipeline and a distilled UNet.
+teacher pipeline and a distilled UNet or LCM-LoRA.
 
-USAGE: lcm export --model <model> [--revision <revision>] --unet <unet> --output <output>
+USAGE: lcm export --model <model> [--revision <revision>] [--unet <unet>] [--lora <lora>] --output <output>
 
 OPTIONS:
   --model <model>         The teacher: a diffusers pipeline folder or a hub id
@@ -481,6 +482,8 @@ OPTIONS:
   --revision <revision>
   --unet <unet>           The distilled UNet folder (lcm distill's unet_target/
                           or unet/).
+  --lora <lora>           Instead of --unet: an LCM-LoRA file to merge into the
+                          teacher's UNet.
   --output <output>       The pipeline folder to write (must not exist, or be
                           empty).
   --version               Show the version.

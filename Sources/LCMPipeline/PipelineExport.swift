@@ -2,8 +2,9 @@ import DiffusionModels
 import Foundation
 import Schedulers
 
-/// `lcm export`: a complete diffusers `LatentConsistencyModelPipeline` folder from a teacher
-/// pipeline and a distilled UNet, ready for `from_pretrained` and for uploading.
+/// `lcm export`: a complete diffusers pipeline folder from a teacher pipeline and a distilled UNet
+/// (`LatentConsistencyModelPipeline`) or an LCM-LoRA merged into its UNet (`StableDiffusionPipeline`
+/// with the LCMScheduler), ready for `from_pretrained` and for uploading.
 public enum PipelineExport {
   /// LCMScheduler's __init__ arguments (diffusers 0.42): what from_pretrained keeps of a config.
   static let lcmSchedulerKeys = [
@@ -16,14 +17,23 @@ public enum PipelineExport {
   /// end: the teacher's tokenizer, text encoder and VAE, the UNet of `unetFolder` (its config
   /// checked), an LCMScheduler config as `LCMScheduler.from_pretrained(teacher, subfolder="scheduler")`
   /// reads the teacher's, and model_index.json without a safety checker. Returns the components.
-  public static func write(teacher: DiffusersPipelineFolder, unetFolder: String, to output: String) throws -> [String] {
+  /// `lora`: instead of a UNet folder, an LCM-LoRA merged into the teacher's UNet (fp32).
+  public static func write(teacher: DiffusersPipelineFolder, unetFolder: String?, lora: String? = nil, to output: String) throws -> [String] {
     let fm = FileManager.default
     if fm.fileExists(atPath: output), !((try? fm.contentsOfDirectory(atPath: output))?.isEmpty ?? false) {
       throw ConfigError(output, "exists and is not an empty folder: choose a new --output")
     }
-    // the UNet's config must be one swift-lcm (and so diffusers) loads, with safetensors weights
-    _ = try UNet2DConditionConfig(path: "\(unetFolder)/config.json")
-    _ = try ModelFiles.weights(in: unetFolder, base: "diffusion_pytorch_model")
+    guard (unetFolder == nil) != (lora == nil) else { throw ConfigError(output, "give exactly one of --unet and --lora") }
+    var merged: UNet2DConditionModel?
+    if let lora {
+      let unet = try UNet2DConditionModel.load(folder: try teacher.component("unet"))
+      try unet.loadLoRA(path: lora, fuse: true)
+      merged = unet
+    } else if let unetFolder {
+      // the UNet's config must be one swift-lcm (and so diffusers) loads, with safetensors weights
+      _ = try UNet2DConditionConfig(path: "\(unetFolder)/config.json")
+      _ = try ModelFiles.weights(in: unetFolder, base: "diffusion_pytorch_model")
+    }
     let parent = (output as NSString).deletingLastPathComponent
     let temp = (parent.isEmpty ? "." : parent) + "/.\((output as NSString).lastPathComponent).tmp-\(getpid())"
     try? fm.removeItem(atPath: temp)
@@ -32,10 +42,12 @@ public enum PipelineExport {
       for name in ["tokenizer", "text_encoder", "vae"] {
         try copyFolder(try teacher.component(name), to: "\(temp)/\(name)")
       }
-      try copyFolder(unetFolder, to: "\(temp)/unet")
+      if let merged { try merged.save(folder: "\(temp)/unet") } else { try copyFolder(unetFolder!, to: "\(temp)/unet") }
       try fm.createDirectory(atPath: "\(temp)/scheduler", withIntermediateDirectories: true)
       try writeJSON(try lcmSchedulerConfig(teacher: teacher), to: "\(temp)/scheduler/scheduler_config.json")
-      let index = try modelIndex(teacher: teacher)
+      // diffusers' LCM pipeline needs a guidance embedding; a base UNet with a merged LCM-LoRA
+      // runs in StableDiffusionPipeline with the LCMScheduler (at guidance 1)
+      let index = try modelIndex(teacher: teacher, pipelineClass: lora == nil ? "LatentConsistencyModelPipeline" : "StableDiffusionPipeline")
       try writeJSON(index, to: "\(temp)/model_index.json")
       if fm.fileExists(atPath: output) { try fm.removeItem(atPath: output) }  // empty, checked above
       try fm.moveItem(atPath: temp, toPath: output)
@@ -59,13 +71,13 @@ public enum PipelineExport {
     return config
   }
 
-  static func modelIndex(teacher: DiffusersPipelineFolder) throws -> [String: Any] {
+  static func modelIndex(teacher: DiffusersPipelineFolder, pipelineClass: String) throws -> [String: Any] {
     let path = "\(teacher.path)/model_index.json"
     guard let data = FileManager.default.contents(atPath: path),
       let source = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
     else { throw ConfigError(path, "missing or not a JSON object") }
     var index: [String: Any] = [
-      "_class_name": "LatentConsistencyModelPipeline", "_diffusers_version": "0.42.1",
+      "_class_name": pipelineClass, "_diffusers_version": "0.42.1",
       "unet": ["diffusers", "UNet2DConditionModel"], "scheduler": ["diffusers", "LCMScheduler"],
       "safety_checker": [NSNull(), NSNull()], "feature_extractor": [NSNull(), NSNull()],
       "image_encoder": [NSNull(), NSNull()], "requires_safety_checker": false,

@@ -166,10 +166,23 @@ public final class LatentConsistencyDistillation {
   }
 }
 
-/// `update_ema`: θ_target ← rate·θ_target + (1 − rate)·θ_online, over matching parameters.
+/// `update_ema`: θ_target ← rate·θ_target + (1 − rate)·θ_online, parameter by parameter name
+/// (two stores that do not hold the same names are an error, never a silent mismatch).
 public func updateEMA(target: ParameterStore, source: ParameterStore, rate: Double) throws {
-  let pairs = zip(target.parameters.filter { !$0.isBuffer }, source.parameters.filter { !$0.isBuffer })
-  let t = pairs.map(\.0.tensor), s = pairs.map(\.1.tensor)
+  let targets = target.parameters.filter { !$0.isBuffer }
+  var t: [Tensor] = [], s: [Tensor] = []
+  t.reserveCapacity(targets.count)
+  s.reserveCapacity(targets.count)
+  for p in targets {
+    guard let q = source[p.name], !q.isBuffer, q.tensor.shape == p.tensor.shape else {
+      throw TorchError(op: "update_ema", message: "the online model has no parameter '\(p.name)' of shape \(p.tensor.shape)")
+    }
+    t.append(p.tensor)
+    s.append(q.tensor)
+  }
+  guard t.count == source.parameters.filter({ !$0.isBuffer }).count else {
+    throw TorchError(op: "update_ema", message: "the online model has parameters the target lacks")
+  }
   try Torch.noGrad { () throws(TorchError) in
     try Foreach.mul_(t, rate)
     try Foreach.add_(t, s, alpha: 1 - rate)

@@ -51,6 +51,22 @@ struct DistillLoRATests {
     let before = try ImageDecoder.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(out)/plain.png"))))
     #expect(before.pixels != ours.pixels, "the trained LoRA changes the images")
     #expect(FileManager.default.fileExists(atPath: "\(out)/adapter_config.json"))
+
+    // lcm export --lora: the LoRA merged into the base UNet, a StableDiffusionPipeline with the
+    // LCMScheduler that diffusers loads
+    let exported = try runLCM(["export", "--model", base, "--lora", "\(out)/pytorch_lora_weights.safetensors", "--output", "\(out)/pipe"])
+    #expect(exported.status == 0, "\(exported.output)")
+    let fromPipe = try runLCM(["generate", "--model", "\(out)/pipe", "--output", "\(out)/pipe.png"] + sample)
+    #expect(fromPipe.status == 0, "\(fromPipe.output)")
+    let merged = try ImageDecoder.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(out)/pipe.png"))))
+    #expect(zip(merged.pixels, ours.pixels).map { abs(Int($0) - Int($1)) }.max()! <= 2, "merged vs unfused LoRA")
+    let data = try runScript("scripts/fixtures/check_export.py", ["\(out)/pipe", base, "a red house", "3", "32", "4", "1"])
+    let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    #expect(json["pipeline"] as? String == "StableDiffusionPipeline" && json["scheduler"] as? String == "LCMScheduler")
+    let pixels = try #require(json["pixels"] as? [Int])
+    #expect(zip(merged.pixels, pixels).map { abs(Int($0) - $1) }.max()! <= 2, "lcm generate vs diffusers on the exported pipeline")
+    let unet = try String(contentsOfFile: "\(out)/pipe/unet/config.json", encoding: .utf8)
+    #expect(!unet.contains("lora"), "the exported UNet is merged, without LoRA keys")
   }
 
   @Test func resumeIsBitExactAndTheTargetModelMoves() throws {
