@@ -23,7 +23,10 @@ if [ "${1:-}" = "--prepare" ]; then
     cp -L "$(ldd .build/release/lcm-core | awk -v l="$lib" '$1 == l { print $3 }')" .device/lib/
   done
   PYTHON="${SWIFT_LCM_PYTHON:-${SWIFT_LCM_CACHE:-$HOME/.cache/swift-lcm}/py/bin/python}"
-  "$PYTHON" -m pip download -q --no-deps -d .whl diffusers==0.42.1 webdataset==0.2.86 braceexpand==0.1.7
+  "$PYTHON" -m pip download -q --no-deps -d .whl diffusers==0.42.1 webdataset==0.2.86 braceexpand==0.1.7 \
+    peft==0.21.2 accelerate==1.16.0 bitsandbytes==0.50.2
+  # the unmodified upstream LoRA script, for the LoRA benchmark (not part of the repository)
+  cp ../shared/reference/upstream/train_lcm_distill_lora_sd_wds.py .device/
   echo "prepared .device ($(du -sh .device | cut -f1)) and .whl ($(du -sh .whl | cut -f1)); carry both"
   exit 0
 fi
@@ -54,4 +57,8 @@ fi
     LCM=$LCM SWIFT_LCM_PYTHON=python3 scripts/bench_generate.sh --model /tmp/sd15-lcm --size 512 --batch $b --iterations 5 --device cuda --dtype float16
   done
   echo "== LCM distillation, SD1.5-architecture teacher (random weights), 512px, batch 12, fp16, gradient checkpointing on/off: Swift vs Python reference"; LCM=$LCM SWIFT_LCM_PYTHON=python3 scripts/gpu_distill_bench.sh
+  echo "== LCM-LoRA distillation, rank 64, 512px, batch 12, fp16: lcm distill-lora vs the unmodified train_lcm_distill_lora_sd_wds.py (anchor: 13.4 samples/s at 12.2 GiB on an H100)"
+  LCM=$LCM SWIFT_LCM_PYTHON=python3 UPSTREAM=.device/train_lcm_distill_lora_sd_wds.py TEACHER=/tmp/lcm-distill-bench/teacher \
+    SHARDS='/tmp/lcm-distill-bench/shards/bench-{00000..00003}.tar' RESOLUTION=512 BATCH=12 MIXED=fp16 PEAK=cuda \
+    SHORT=3 LONG=11 ROUNDS=2 WORKERS=4 scripts/bench_distill_lora.sh  # lcm picks the GPU itself
 } 2>&1 | tee "$OUT/gpu_check.log"
