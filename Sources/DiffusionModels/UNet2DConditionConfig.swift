@@ -93,6 +93,8 @@ public struct UNet2DConditionConfig: Sendable {
     }
     numAttentionHeads = try c.intOrList("attention_head_dim", count: n, 8, in: sizes, where: attends)
     useLinearProjection = try c.bool("use_linear_projection", false)
+    // read and saved, and like diffusers' default processor (AttnProcessor2_0, torch SDPA) not
+    // applied: only its classic AttnProcessor computes fp32 scores with it (SD 2.x sets it)
     upcastAttention = try c.bool("upcast_attention", false)
     additionEmbedType = try c.string("addition_embed_type")
     if let t = additionEmbedType, t != "text_time" {

@@ -45,17 +45,13 @@ struct DataOptions: ParsableArguments {
   }
 
   var config: DataConfig {
-    let source: DataConfig.Source =
-      trainShardsPathOrUrl.map { .webDataset($0) }
-      ?? .imageFolder(dir: trainDataDir!, imageColumn: imageColumn, captionColumn: captionColumn)
-    var c = DataConfig(
-      source: source,
-      transform: ImageTransform(resolution: resolution, interpolation: Interpolation(rawValue: interpolationType)!, centerCrop: centerCrop, randomFlip: randomFlip),
-      batchSize: trainBatchSize, numWorkers: dataloaderNumWorkers, seed: seed)
+    var c = DataConfig.fromFlags(
+      shards: trainShardsPathOrUrl, dataDir: trainDataDir, imageColumn: imageColumn, captionColumn: captionColumn,
+      resolution: resolution, interpolation: Interpolation(rawValue: interpolationType)!, centerCrop: centerCrop,
+      randomFlip: randomFlip, batchSize: trainBatchSize, workers: dataloaderNumWorkers, seed: seed, maxTrainSamples: maxTrainSamples)
     c.shuffleBufferSize = shuffleBufferSize
     c.resampled = !sequentialShards
     c.maxPixels = maxImagePixels
-    if trainDataDir != nil { c.maxTrainSamples = maxTrainSamples }
     return c
   }
 }

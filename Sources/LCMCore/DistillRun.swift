@@ -36,11 +36,10 @@ extension DistillFlags {
     let (steps, epochs) = stepsAndEpochs()
     if let epochs { log.info("\(steps) steps (\(epochs) epoch(s) of --max_train_samples \(maxTrainSamples!))") }
 
-    let source: DataConfig.Source = trainShards.map { .webDataset($0) }
-      ?? .imageFolder(dir: trainDataDir!, imageColumn: "image", captionColumn: "text")
-    let transform = ImageTransform(
-      resolution: resolution, interpolation: Interpolation(rawValue: interpolationType)!, centerCrop: centerCrop, randomFlip: randomFlip)
-    let dataConfig = DataConfig(source: source, transform: transform, batchSize: trainBatchSize, numWorkers: dataloaderNumWorkers, seed: seed)
+    let dataConfig = DataConfig.fromFlags(
+      shards: trainShards, dataDir: trainDataDir, resolution: resolution, interpolation: Interpolation(rawValue: interpolationType)!,
+      centerCrop: centerCrop, randomFlip: randomFlip, batchSize: trainBatchSize, workers: dataloaderNumWorkers, seed: seed,
+      maxTrainSamples: maxTrainSamples)
     var settings = RunSettings(
       outputDir: outputDir, maxTrainSteps: steps, checkpointingSteps: checkpointingSteps, validationSteps: validationSteps,
       validationPrompts: validationPrompts.isEmpty ? LCDTrainer.scriptValidationPrompts : validationPrompts,

@@ -47,6 +47,23 @@ public struct DataConfig: Sendable {
 
   var workers: Int { max(1, numWorkers) }
 
+  /// The data settings from the scripts' flags, one builder for `lcm distill*` and `lcm data
+  /// stats`: shards or an image folder (with its columns; `maxTrainSamples` trims a folder after
+  /// its seeded shuffle, as S5's datasets path; for shards it is only epoch arithmetic).
+  public static func fromFlags(
+    shards: String?, dataDir: String?, imageColumn: String = "image", captionColumn: String = "text", resolution: Int,
+    interpolation: Interpolation, centerCrop: Bool, randomFlip: Bool, batchSize: Int, workers: Int, seed: UInt64,
+    maxTrainSamples: Int?
+  ) -> DataConfig {
+    let source: Source = shards.map { .webDataset($0) }
+      ?? .imageFolder(dir: dataDir ?? "", imageColumn: imageColumn, captionColumn: captionColumn)
+    var c = DataConfig(
+      source: source, transform: ImageTransform(resolution: resolution, interpolation: interpolation, centerCrop: centerCrop, randomFlip: randomFlip),
+      batchSize: batchSize, numWorkers: workers, seed: seed)
+    if shards == nil { c.maxTrainSamples = maxTrainSamples }
+    return c
+  }
+
   /// What a saved position must agree with to be restored.
   var fingerprint: String {
     "\(source)|seed \(seed)|rank \(rank)/\(worldSize)|workers \(workers)|batch \(batchSize)|resampled \(resampled)|shuffle \(shuffleBufferSize)|\(transform)"
