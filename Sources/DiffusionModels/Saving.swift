@@ -5,10 +5,9 @@ import TorchNN
 
 /// Writes a component folder as diffusers/transformers save_pretrained does: config.json and
 /// safetensors weights (metadata format "pt").
-func saveComponent(folder: String, config: [String: Any], store: ParameterStore, weights: String) throws {
+func saveComponent(folder: String, config: some DiffusersConfig, store: ParameterStore, weights: String) throws {
   try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-  let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
-  try data.write(to: URL(fileURLWithPath: "\(folder)/config.json"), options: .atomic)
+  try config.jsonData().write(to: URL(fileURLWithPath: "\(folder)/config.json"), options: .atomic)
   try store.save(safetensors: "\(folder)/\(weights)")
 }
 
@@ -41,7 +40,7 @@ extension UNet2DConditionConfig {
 extension UNet2DConditionModel {
   /// `unet/` in diffusers layout: config.json + diffusion_pytorch_model.safetensors.
   public func save(folder: String) throws {
-    try saveComponent(folder: folder, config: config.jsonObject, store: store, weights: "diffusion_pytorch_model.safetensors")
+    try saveComponent(folder: folder, config: config, store: store, weights: "diffusion_pytorch_model.safetensors")
   }
 }
 
@@ -63,7 +62,7 @@ extension AutoencoderKLConfig {
 
 extension AutoencoderKL {
   public func save(folder: String) throws {
-    try saveComponent(folder: folder, config: config.jsonObject, store: store, weights: "diffusion_pytorch_model.safetensors")
+    try saveComponent(folder: folder, config: config, store: store, weights: "diffusion_pytorch_model.safetensors")
   }
 }
 
@@ -82,6 +81,6 @@ extension CLIPTextConfig {
 extension CLIPTextModel {
   /// `text_encoder/`: config.json + model.safetensors (keys under `text_model.`, as the hub's).
   public func save(folder: String) throws {
-    try saveComponent(folder: folder, config: config.jsonObject, store: store, weights: "model.safetensors")
+    try saveComponent(folder: folder, config: config, store: store, weights: "model.safetensors")
   }
 }

@@ -235,3 +235,38 @@ struct ConfigValidationTests {
     #expect { try r.int("a", 1, in: 0...10) } throws: { "\($0)" == "f.json: a = 9223372036854775807 is out of range (expected 0...10)" }
   }
 }
+
+/// Each config is one Codable round trip: decoding what encoding wrote gives the same config
+/// (nothing lost to a hand-kept key list), and a fixture's file decodes to what its re-encoding
+/// decodes to.
+@Suite("configs round-trip through Codable")
+struct ConfigRoundTripTests {
+  static let unets = ["sd1", "sd2", "sdxl", "lcm"].map { "\(repoRoot)/Tests/Fixtures/unet/\($0)/config.json" }
+    .filter { FileManager.default.fileExists(atPath: $0) }
+
+  func roundTrip<C: DiffusersConfig>(_ type: C.Type, _ path: String) throws {
+    let original = try C(reader: ConfigReader(path: path))
+    let encoded = try original.jsonData()
+    let decoded = try JSONDecoder().decode(C.self, from: encoded)
+    #expect(try decoded.jsonData() == encoded, "\(path): a second round trip changes the config")
+    let fromFile = try JSONDecoder().decode(C.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+    #expect(try fromFile.jsonData() == encoded, "\(path): decoding the file and the encoding differ")
+  }
+
+  @Test func unetConfigs() throws {
+    #expect(Self.unets.count >= 3)
+    for path in Self.unets { try roundTrip(UNet2DConditionConfig.self, path) }
+  }
+
+  @Test func vaeAndTextEncoderConfigs() throws {
+    for name in ["base", "lcm"] {
+      try roundTrip(AutoencoderKLConfig.self, "\(repoRoot)/Tests/Fixtures/pipeline/\(name)/vae/config.json")
+      try roundTrip(CLIPTextConfig.self, "\(repoRoot)/Tests/Fixtures/pipeline/\(name)/text_encoder/config.json")
+    }
+  }
+
+  @Test func aBadValueStillFailsWhenDecoding() throws {
+    let data = Data(#"{"block_out_channels": [32, 64], "norm_num_groups": 0}"#.utf8)
+    #expect(throws: (any Error).self) { try JSONDecoder().decode(UNet2DConditionConfig.self, from: data) }
+  }
+}
