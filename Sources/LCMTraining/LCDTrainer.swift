@@ -76,7 +76,9 @@ public final class LCDTrainer {
   /// fp16 runs: dynamic loss scaling (torch.amp.GradScaler defaults).
   public internal(set) var scaler: GradScaler?
   public let pipelineFolder: DiffusersPipelineFolder
-  var uncondCache: (Int, Tensor)?
+  /// The step's inputs: latents of the pixels, conditioning of the captions.
+  public let latentSource: LatentSource
+  public let conditioningSource: ConditioningSource
   /// The dtype of latents, text embeddings and the mixed-precision UNet compute.
   public var weightDType: TensorDType { config.mixedPrecision ?? .float32 }
 
@@ -126,11 +128,8 @@ public final class LCDTrainer {
     schedule = try LRSchedule(name: c.lrScheduler, warmupSteps: c.lrWarmupSteps, trainingSteps: c.maxTrainSteps, baseLR: c.learningRate)
     try optimizer.setLR(try schedule.learningRate(step: 0))
     scaler = c.mixedPrecision == .float16 ? GradScaler() : nil
-  }
-
-  /// The text encoder's last hidden state (no grad), as the script's encode_prompt.
-  func encode(_ captions: [String]) throws -> Tensor {
-    try Torch.noGrad { try textEncoder.encode(captions, tokenizer: tokenizer).embeddings }
+    latentSource = VAELatents(vae: vae, device: c.device, sliceSize: c.vaeEncodeBatchSize, dtype: wd)
+    conditioningSource = CLIPConditioning(tokenizer: tokenizer, textEncoder: textEncoder)
   }
 
   public struct StepResult: Sendable {
@@ -180,16 +179,12 @@ public final class LCDTrainer {
 
   /// Forward and backward of one micro-batch; returns its (unscaled) loss, still on the device.
   func backward(_ batch: TrainingBatch, scale: Double) throws -> Tensor {
-    let b = batch.captions.count, r = batch.resolution
-    let pixels = try Tensor(batch.pixels, shape: [b, 3, r, r], device: config.device).to(vae.store.dtype)
-    let (latents, prompt) = try Torch.noGrad { () throws -> (Tensor, Tensor) in
-      let posterior = try vae.encode(pixels, sliceSize: config.vaeEncodeBatchSize)
-      let latents = try (posterior.sample(generator: generator) * vae.config.scalingFactor).to(weightDType)
-      return (latents, try encode(try dropCaptions(batch.captions)))
-    }
-    if uncondCache?.0 != b { uncondCache = (b, try encode(Array(repeating: "", count: b))) }
+    // the scripts' draw order: the VAE posterior sample, the caption drops, then the step's draws
+    let latents = try latentSource.latents(batch, generator: generator)
+    let conditioning = try conditioningSource.conditioning(try dropCaptions(batch.captions))
+    let unconditional = try conditioningSource.unconditional(batchSize: batch.captions.count)
     let randomness = try lcd.draw(latents: latents, generator: generator, hostGenerator: hostGenerator)
-    let out = try lcd.loss(latents: latents, promptEmbeds: prompt, uncondPromptEmbeds: uncondCache!.1, randomness: randomness)
+    let out = try lcd.loss(latents: latents, conditioning: conditioning, unconditional: unconditional, randomness: randomness)
     var scaled = scale == 1 ? out.loss : try out.loss * scale
     if let scaler { scaled = try scaler.scaled(scaled) }
     try scaled.backward()
