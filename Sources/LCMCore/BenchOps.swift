@@ -66,6 +66,8 @@ enum BenchClock {
   }
 
   static func fmt(_ v: Double) -> String {
+    // an fp16 step with overflowing gradients reports an inf/NaN norm: print it, never trap
+    guard v.isFinite, abs(v) < 1e15 else { return "\(v)" }
     let hundredths = Int((v * 100).rounded())
     let frac = abs(hundredths % 100)
     return "\(hundredths / 100).\(frac < 10 ? "0" : "")\(frac)"

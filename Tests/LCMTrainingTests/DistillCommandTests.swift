@@ -273,13 +273,15 @@ struct DistillCommandTests {
 
   /// `lcm distill --help`: the script's sections in its order, every flag described, and (where
   /// the unmodified upstream script is at hand) every flag of the script present.
-  @Test func helpHasTheScriptsSectionsAndDescribesEveryFlag() throws {
-    let r = try lcm(["distill", "--help"])
+  @Test(arguments: [("distill", "train_lcm_distill_sd_wds.py"), ("distill-lora", "train_lcm_distill_lora_sd_wds.py")])
+  func helpHasTheScriptsSectionsAndDescribesEveryFlag(command: String, scriptName: String) throws {
+    let r = try lcm([command, "--help"])
     let lines = r.output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    // the LoRA script has no EMA section
     let sections = ["MODEL CHECKPOINT LOADING:", "GENERAL TRAINING:", "LOGGING:", "CHECKPOINTING:", "IMAGE PROCESSING:", "DATALOADER:",
                     "BATCH SIZE AND TRAINING STEPS:", "LEARNING RATE:", "OPTIMIZER (ADAM):", "DIFFUSION TRAINING:",
-                    "LATENT CONSISTENCY DISTILLATION (LCD):", "EXPONENTIAL MOVING AVERAGE (EMA):", "MIXED PRECISION:",
-                    "TRAINING OPTIMIZATIONS:", "DISTRIBUTED TRAINING:", "VALIDATION:", "HUGGING FACE HUB:", "ACCELERATE:"]
+                    "LATENT CONSISTENCY DISTILLATION (LCD):"] + (command == "distill" ? ["EXPONENTIAL MOVING AVERAGE (EMA):"] : [])
+      + ["MIXED PRECISION:", "TRAINING OPTIMIZATIONS:", "DISTRIBUTED TRAINING:", "VALIDATION:", "HUGGING FACE HUB:", "ACCELERATE:"]
     let positions = sections.map { title in lines.firstIndex(of: title) ?? -1 }
     #expect(!positions.contains(-1) && positions == positions.sorted(), "\(zip(sections, positions).map { "\($0) \($1)" })")
     var flags: [String] = []
@@ -293,7 +295,7 @@ struct DistillCommandTests {
       #expect(sameLine || nextLine, "\(flag) has no description")
     }
     #expect(flags.count >= 58, "\(flags.count) flags")
-    let upstream = "\(repoRoot)/../shared/reference/upstream/train_lcm_distill_sd_wds.py"
+    let upstream = "\(repoRoot)/../shared/reference/upstream/\(scriptName)"
     if let script = try? String(contentsOfFile: upstream, encoding: .utf8) {
       let theirs = script.components(separatedBy: "\"--").dropFirst().map { "--" + $0.prefix { $0 != "\"" } }.filter { $0.count > 2 }
       #expect(theirs.count >= 50)

@@ -94,6 +94,17 @@ struct DistillLoRATests {
     #expect(try (tb - ob).abs().amax().item() > 0, "the EMA adapters differ from the online ones")
   }
 
+  /// fp16 mixed precision keeps the adapters fp32 (diffusers#6442) and trains them.
+  @Test func fp16KeepsTheAdaptersFP32() throws {
+    let out = NSTemporaryDirectory() + "lora-fp16-\(UInt32.random(in: 0...UInt32.max))"
+    let r = try distill(try images(), out, ["--max_train_steps", "2", "--mixed_precision", "fp16", "--gradient_checkpointing"])
+    #expect(r.status == 0, "\(r.output)")
+    let file = try SafeTensorsFile(path: "\(out)/adapter_model.safetensors")
+    #expect(!file.keys.isEmpty && file.keys.allSatisfy { file.info($0)?.dtype == .F32 })
+    let key = try #require(file.keys.first { $0.hasSuffix("lora_B.weight") })
+    #expect(try Tensor.load(key, from: file).abs().amax().item() > 0, "the adapters trained")
+  }
+
   @Test func loraFlagOnDistillPointsToDistillLoRA() throws {
     let r = try runLCM(["distill", "--pretrained_teacher_model", base, "--train_data_dir", "/x", "--max_train_steps", "1", "--lora_rank", "8"])
     let errors = r.output.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
