@@ -12,18 +12,7 @@ struct DistillCommandTests {
     return (r.status, r.output)
   }
 
-  func imageFolder() throws -> String {
-    let dir = NSTemporaryDirectory() + "imgs-\(UInt32.random(in: 0...UInt32.max))"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    var rng = SystemRandomNumberGenerator()
-    for i in 0..<6 {
-      let (w, h) = (40 + 4 * i, 48)
-      let image = RGBImage(width: w, height: h, pixels: (0..<(w * h * 3)).map { _ in UInt8.random(in: 0...255, using: &rng) })
-      try image.writePNG(to: "\(dir)/\(i).png")
-      try "a photo number \(i)".write(toFile: "\(dir)/\(i).txt", atomically: true, encoding: .utf8)
-    }
-    return dir
-  }
+  func imageFolder() throws -> String { try randomImageFolder("imgs") }
 
   func losses(_ output: String) -> [String] {
     output.split(separator: "\n").filter { $0.hasPrefix("step ") }.map { String($0.split(separator: " ")[3]) }

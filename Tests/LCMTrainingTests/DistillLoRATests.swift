@@ -11,17 +11,7 @@ import Torch
 struct DistillLoRATests {
   let base = "\(repoRoot)/Tests/Fixtures/pipeline/base"
 
-  func images() throws -> String {
-    let dir = NSTemporaryDirectory() + "lora-imgs-\(UInt32.random(in: 0...UInt32.max))"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    var rng = SystemRandomNumberGenerator()
-    for i in 0..<6 {
-      let image = RGBImage(width: 40, height: 48, pixels: (0..<(40 * 48 * 3)).map { _ in UInt8.random(in: 0...255, using: &rng) })
-      try image.writePNG(to: "\(dir)/\(i).png")
-      try "a photo number \(i)".write(toFile: "\(dir)/\(i).txt", atomically: true, encoding: .utf8)
-    }
-    return dir
-  }
+  func images() throws -> String { try randomImageFolder("lora-imgs") }
 
   func distill(_ images: String, _ out: String, _ extra: [String]) throws -> CommandResult {
     try runLCM(["distill-lora", "--pretrained_teacher_model", base, "--train_data_dir", images, "--resolution", "16",
