@@ -10,6 +10,8 @@
 #include <cstring>
 #include <mutex>
 
+#include <cstdlib>
+
 #include "internal.h"
 
 using namespace ctorch;
@@ -114,6 +116,16 @@ static void find_library_path() { dl_iterate_phdr(find_torch_cpu, nullptr); }
 // about CUDA (the hooks are looked up once and cached), so it runs as a load-time constructor.
 __attribute__((constructor)) static void load_torch_cuda() {
   find_library_path();
+  // without an NVIDIA driver no GPU can be used: skip the ~1.5 GB library and its start-up cost
+  // (SWIFT_LCM_LOAD_CUDA=1 loads it anyway)
+  const char *force = getenv("SWIFT_LCM_LOAD_CUDA");
+  if (!(force && std::string(force) == "1")) {
+    void *driver = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+    if (!driver) {
+      cuda_message = "no NVIDIA driver (libcuda.so.1 not found); set SWIFT_LCM_LOAD_CUDA=1 to load it anyway";
+      return;
+    }
+  }
   std::string dir;
   auto slash = library_path.rfind('/');
   if (slash != std::string::npos) dir = library_path.substr(0, slash + 1);
