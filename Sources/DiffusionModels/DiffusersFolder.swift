@@ -66,6 +66,15 @@ public struct DiffusersPipelineFolder: Sendable {
 
   public func has(_ component: String) -> Bool { components[component] != nil }
 
+  /// A pipeline setting of model_index.json (e.g. SDXL's force_zeros_for_empty_prompt).
+  public func modelIndexValue(_ key: String) throws -> Any? {
+    let index = "\(path)/model_index.json"
+    guard let data = FileManager.default.contents(atPath: index),
+      let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+    else { throw ConfigError(index, "missing or not a JSON object") }
+    return obj[key]
+  }
+
   /// The folder of a component, checked to exist.
   public func component(_ name: String) throws -> String {
     let dir = "\(path)/\(name)"

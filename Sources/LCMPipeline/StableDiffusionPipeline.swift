@@ -20,6 +20,11 @@ public final class StableDiffusionPipeline {
   public let dtype: DType
   /// Messages diffusers would log (prompt truncation, scheduler notes).
   public private(set) var warnings: [String] = []
+  /// SD: one CLIP encoder; SDXL (a `text_encoder_2` component): both, with pooled embeddings.
+  let text: PipelineTextEncoder
+  /// SDXL's second tokenizer and encoder.
+  public let tokenizer2: CLIPTokenizer?
+  public let textEncoder2: CLIPTextModel?
 
   /// `unetFolder`: a UNet used instead of the pipeline's own (a distilled `unet_target/` in its
   /// teacher's pipeline, as diffusers users swap it in).
@@ -30,6 +35,17 @@ public final class StableDiffusionPipeline {
     folder = try DiffusersPipelineFolder(idOrPath, revision: revision)
     tokenizer = try CLIPTokenizer(directory: try folder.component("tokenizer"))
     textEncoder = try CLIPTextModel.load(folder: try folder.component("text_encoder"), device: device, dtype: dtype, variant: variant)
+    if folder.has("text_encoder_2") {
+      let tokenizer2 = try CLIPTokenizer(directory: try folder.component("tokenizer_2"))
+      let textEncoder2 = try CLIPTextModel.load(folder: try folder.component("text_encoder_2"), device: device, dtype: dtype, variant: variant)
+      (self.tokenizer2, self.textEncoder2) = (tokenizer2, textEncoder2)
+      text = SDXLPromptEncoder(
+        tokenizers: [tokenizer, tokenizer2], encoders: [textEncoder, textEncoder2],
+        forceZerosForEmptyPrompt: try folder.modelIndexValue("force_zeros_for_empty_prompt") as? Bool ?? true)
+    } else {
+      (tokenizer2, textEncoder2) = (nil, nil)
+      text = CLIPPromptEncoder(tokenizer: tokenizer, textEncoder: textEncoder)
+    }
     unet = try UNet2DConditionModel.load(folder: try unetFolder ?? folder.component("unet"), device: device, dtype: dtype, variant: unetFolder == nil ? variant : nil)
     vae = try AutoencoderKL.load(folder: try folder.component("vae"), device: device, dtype: dtype, variant: variant)
     self.device = device
@@ -44,17 +60,15 @@ public final class StableDiffusionPipeline {
   ) {
     (self.folder, self.tokenizer, self.textEncoder, self.unet, self.vae) = (folder, tokenizer, textEncoder, unet, vae)
     (self.device, self.dtype) = (device, dtype)
+    (tokenizer2, textEncoder2) = (nil, nil)
+    text = CLIPPromptEncoder(tokenizer: tokenizer, textEncoder: textEncoder)
   }
 
   public var vaeScaleFactor: Int { 1 << (vae.config.blockOutChannels.count - 1) }
 
-  /// The text encoder's last hidden state for each prompt (diffusers' encode_prompt, clip_skip None).
+  /// The encoder hidden states for each prompt (diffusers' encode_prompt, clip_skip None).
   public func encodePrompt(_ prompts: [String]) throws -> Tensor {
-    let (embeddings, truncated) = try textEncoder.encode(prompts, tokenizer: tokenizer)
-    for removed in truncated.compactMap({ $0 }) {
-      warnings.append(CLIPTokenizer.truncationWarning(removedText: removed, maxLength: tokenizer.modelMaxLength))
-    }
-    return embeddings
+    try text.encode(prompts, warnings: &warnings).hidden
   }
 
   public struct Options {
@@ -92,16 +106,31 @@ public final class StableDiffusionPipeline {
     let n = o.prompts.count * o.numImagesPerPrompt
     // a CPU generator, as diffusers' torch.Generator("cpu").manual_seed(seed)
     let generator = try Generator(seed: o.seed)
-    var prompt = try encodePrompt(o.prompts).repeatInterleave(o.numImagesPerPrompt, dim: 0)
+    let encoded = try text.encode(o.prompts, warnings: &warnings)
+    var prompt = try encoded.hidden.repeatInterleave(o.numImagesPerPrompt, dim: 0)
+    var pooled = try encoded.pooled?.repeatInterleave(o.numImagesPerPrompt, dim: 0)
     let lcmUNet = unet.config.timeCondProjDim != nil
     let cfg = !lcmUNet && o.guidanceScale > 1
     if cfg {
-      let negative = o.negativePrompts ?? Array(repeating: "", count: o.prompts.count)
-      guard negative.count == o.prompts.count else {
-        throw ConfigError("--negative_prompt", "give one negative prompt, or one per prompt (\(o.prompts.count))")
+      var uncond: (hidden: Tensor, pooled: Tensor?)
+      if o.negativePrompts == nil, let zeros = try text.defaultNegative(like: prompt, pooled: pooled) {
+        uncond = zeros
+      } else {
+        let negative = o.negativePrompts ?? Array(repeating: "", count: o.prompts.count)
+        guard negative.count == o.prompts.count else {
+          throw ConfigError("--negative_prompt", "give one negative prompt, or one per prompt (\(o.prompts.count))")
+        }
+        let e = try text.encode(negative, warnings: &warnings)
+        uncond = (try e.hidden.repeatInterleave(o.numImagesPerPrompt, dim: 0), try e.pooled?.repeatInterleave(o.numImagesPerPrompt, dim: 0))
       }
-      let uncond = try encodePrompt(negative).repeatInterleave(o.numImagesPerPrompt, dim: 0)
-      prompt = try Tensor.cat([uncond, prompt], dim: 0)
+      prompt = try Tensor.cat([uncond.hidden, prompt], dim: 0)
+      if let p = pooled, let u = uncond.pooled { pooled = try Tensor.cat([u, p], dim: 0) }
+    }
+    // SDXL's micro-conditioning: original size, crop top-left, target size ((H, W), (0, 0), (H, W))
+    let added = try pooled.map { p in
+      let ids = try Tensor([Float(height), Float(width), 0, 0, Float(height), Float(width)], shape: [1, 6])
+      return UNet2DConditionModel.AddedConditions(
+        textEmbeds: p, timeIds: try ids.expand([p.size(0), 6]).contiguous().to(p.device, p.dtype))
     }
     let timestepCond = try unet.config.timeCondProjDim.map { dim in
       try guidanceScaleEmbedding(w: Tensor.full([n], o.guidanceScale - 1), embeddingDim: dim).to(device, dtype)
@@ -109,8 +138,8 @@ public final class StableDiffusionPipeline {
 
     let schedulerFolder = try folder.component("scheduler")
     do {
-      return try denoise(o, n: n, height: height, width: width, generator: generator, prompt: prompt, cfg: cfg, lcmUNet: lcmUNet,
-                         timestepCond: timestepCond, schedulerFolder: schedulerFolder)
+      return try denoise(o, n: n, height: height, width: width, generator: generator, prompt: prompt, added: added, cfg: cfg,
+                         lcmUNet: lcmUNet, timestepCond: timestepCond, schedulerFolder: schedulerFolder)
     } catch let error as SchedulerError {
       // the schedule's limits come from its config: name it beside the problem
       throw ConfigError("\(schedulerFolder)/scheduler_config.json", error.message)
@@ -118,8 +147,8 @@ public final class StableDiffusionPipeline {
   }
 
   func denoise(
-    _ o: Options, n: Int, height: Int, width: Int, generator: Generator, prompt: Tensor, cfg: Bool, lcmUNet: Bool,
-    timestepCond: Tensor?, schedulerFolder: String
+    _ o: Options, n: Int, height: Int, width: Int, generator: Generator, prompt: Tensor,
+    added: UNet2DConditionModel.AddedConditions?, cfg: Bool, lcmUNet: Bool, timestepCond: Tensor?, schedulerFolder: String
   ) throws -> Tensor {
     var latents: Tensor
     var timesteps: [Int]
@@ -168,7 +197,7 @@ public final class StableDiffusionPipeline {
     for t in timesteps {
       let input = cfg ? try Tensor.cat([latents, latents], dim: 0) : latents
       let tt = try Tensor.full([input.size(0)], Double(t), dtype: .int64, device: device)
-      var out = try unet(input.to(dtype), timestep: tt, encoderHiddenStates: prompt, timestepCond: timestepCond)
+      var out = try unet(input.to(dtype), timestep: tt, encoderHiddenStates: prompt, timestepCond: timestepCond, addedConditions: added)
       if cfg {
         let parts = try out.chunk(2, dim: 0)
         out = try parts[0] + (parts[1] - parts[0]) * o.guidanceScale
