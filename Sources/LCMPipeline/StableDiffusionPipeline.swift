@@ -56,12 +56,18 @@ public final class StableDiffusionPipeline {
   /// scheduler config; `dtype` is the dtype inputs are cast to.
   public init(
     folder: DiffusersPipelineFolder, tokenizer: CLIPTokenizer, textEncoder: CLIPTextModel, unet: UNet2DConditionModel,
-    vae: AutoencoderKL, device: Device, dtype: DType
-  ) {
+    vae: AutoencoderKL, device: Device, dtype: DType, tokenizer2: CLIPTokenizer? = nil, textEncoder2: CLIPTextModel? = nil
+  ) throws {
     (self.folder, self.tokenizer, self.textEncoder, self.unet, self.vae) = (folder, tokenizer, textEncoder, unet, vae)
     (self.device, self.dtype) = (device, dtype)
-    (tokenizer2, textEncoder2) = (nil, nil)
-    text = CLIPPromptEncoder(tokenizer: tokenizer, textEncoder: textEncoder)
+    (self.tokenizer2, self.textEncoder2) = (tokenizer2, textEncoder2)
+    if let tokenizer2, let textEncoder2 {
+      text = SDXLPromptEncoder(
+        tokenizers: [tokenizer, tokenizer2], encoders: [textEncoder, textEncoder2],
+        forceZerosForEmptyPrompt: try folder.modelIndexValue("force_zeros_for_empty_prompt") as? Bool ?? true)
+    } else {
+      text = CLIPPromptEncoder(tokenizer: tokenizer, textEncoder: textEncoder)
+    }
   }
 
   public var vaeScaleFactor: Int { 1 << (vae.config.blockOutChannels.count - 1) }

@@ -156,7 +156,10 @@ public final class DistillationRun {
     func nextBatches() throws -> [TrainingBatch] {
       try (0..<s.gradientAccumulationSteps).map { _ in
         let batch = try stream.next(shouldStop: { stop() != 0 })
-        return TrainingBatch(pixels: batch.pixels, resolution: batch.resolution, captions: batch.captions)
+        var t = TrainingBatch(pixels: batch.pixels, resolution: batch.resolution, captions: batch.captions)
+        t.originalSizes = batch.originalSizes.map { (height: $0.height, width: $0.width) }
+        t.cropTopLefts = zip(batch.cropTops, batch.cropLefts).map { (top: $0, left: $1) }
+        return t
       }
     }
     // the first batch before the models load and before anything is written: bad data fails fast

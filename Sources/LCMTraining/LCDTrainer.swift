@@ -48,6 +48,10 @@ public struct TrainingBatch: Sendable {
   public var pixels: [Float]
   public var resolution: Int
   public var captions: [String]
+  /// Per sample, before the transform: (height, width); and the crop's (top, left) — SDXL's
+  /// micro-conditioning. Empty: the image was exactly resolution² with no crop.
+  public var originalSizes: [(height: Int, width: Int)] = []
+  public var cropTopLefts: [(top: Int, left: Int)] = []
   public init(pixels: [Float], resolution: Int, captions: [String]) {
     self.pixels = pixels
     self.resolution = resolution
@@ -61,6 +65,9 @@ public final class LCDTrainer {
   public let config: LCDTrainingConfig
   public let tokenizer: CLIPTokenizer
   public let textEncoder: CLIPTextModel
+  /// SDXL teachers' second tokenizer and text encoder (with projection).
+  public let tokenizer2: CLIPTokenizer?
+  public let textEncoder2: CLIPTextModel?
   public let vae: AutoencoderKL
   public let lcd: LatentConsistencyDistillation
   public let optimizer: any Optimizer
@@ -98,6 +105,13 @@ public final class LCDTrainer {
     }
     tokenizer = try load("tokenizer", "tokenizer") { try CLIPTokenizer(directory: $0) }
     textEncoder = try load("text encoder", "text_encoder") { try CLIPTextModel.load(folder: $0, device: c.device, dtype: wd) }
+    if pipe.has("text_encoder_2") {
+      tokenizer2 = try load("second tokenizer", "tokenizer_2") { try CLIPTokenizer(directory: $0) }
+      textEncoder2 = try load("second text encoder", "text_encoder_2") { try CLIPTextModel.load(folder: $0, device: c.device, dtype: wd) }
+      try textEncoder2!.store.setTrainable(false)
+    } else {
+      (tokenizer2, textEncoder2) = (nil, nil)
+    }
     if let vaePath = c.vaePath {
       vae = try fileOperation("loading the VAE (--pretrained_vae_model_name_or_path) from", vaePath) {
         try AutoencoderKL.load(folder: try ModelLocator.resolve(vaePath, revision: c.revision), device: c.device, dtype: wd)
@@ -129,7 +143,11 @@ public final class LCDTrainer {
     try optimizer.setLR(try schedule.learningRate(step: 0))
     scaler = c.mixedPrecision == .float16 ? GradScaler() : nil
     latentSource = VAELatents(vae: vae, device: c.device, sliceSize: c.vaeEncodeBatchSize, dtype: wd)
-    conditioningSource = CLIPConditioning(tokenizer: tokenizer, textEncoder: textEncoder)
+    if let tokenizer2, let textEncoder2 {
+      conditioningSource = SDXLConditioning(tokenizers: [tokenizer, tokenizer2], encoders: [textEncoder, textEncoder2], device: c.device)
+    } else {
+      conditioningSource = CLIPConditioning(tokenizer: tokenizer, textEncoder: textEncoder)
+    }
   }
 
   public struct StepResult: Sendable {
@@ -181,8 +199,8 @@ public final class LCDTrainer {
   func backward(_ batch: TrainingBatch, scale: Double) throws -> Tensor {
     // the scripts' draw order: the VAE posterior sample, the caption drops, then the step's draws
     let latents = try latentSource.latents(batch, generator: generator)
-    let conditioning = try conditioningSource.conditioning(try dropCaptions(batch.captions))
-    let unconditional = try conditioningSource.unconditional(batchSize: batch.captions.count)
+    let conditioning = try conditioningSource.conditioning(try dropCaptions(batch.captions), batch: batch)
+    let unconditional = try conditioningSource.unconditional(like: conditioning)
     let randomness = try lcd.draw(latents: latents, generator: generator, hostGenerator: hostGenerator)
     let out = try lcd.loss(latents: latents, conditioning: conditioning, unconditional: unconditional, randomness: randomness)
     var scaled = scale == 1 ? out.loss : try out.loss * scale

@@ -34,8 +34,10 @@ public final class VAELatents: LatentSource {
 /// input. SD: CLIP's last hidden state of the prompt and of ""; SDXL adds its pooled embeddings
 /// and time ids in its own source.
 public protocol ConditioningSource: AnyObject {
-  func conditioning(_ captions: [String]) throws -> Conditioning
-  func unconditional(batchSize: Int) throws -> Conditioning
+  /// The captions' conditioning (the batch supplies SDXL's sizes and crops).
+  func conditioning(_ captions: [String], batch: TrainingBatch) throws -> Conditioning
+  /// The teacher's unconditional input for a batch conditioned so.
+  func unconditional(like conditioning: Conditioning) throws -> Conditioning
 }
 
 /// SD 1.x / 2.x: the text encoder's last hidden state (no grad), as the script's encode_prompt;
@@ -49,14 +51,64 @@ public final class CLIPConditioning: ConditioningSource {
     (self.tokenizer, self.textEncoder) = (tokenizer, textEncoder)
   }
 
-  public func conditioning(_ captions: [String]) throws -> Conditioning {
+  public func conditioning(_ captions: [String], batch: TrainingBatch) throws -> Conditioning {
+    try encode(captions)
+  }
+
+  func encode(_ captions: [String]) throws -> Conditioning {
     Conditioning(promptEmbeds: try Torch.noGrad { try textEncoder.encode(captions, tokenizer: tokenizer).embeddings })
   }
 
-  public func unconditional(batchSize: Int) throws -> Conditioning {
+  public func unconditional(like conditioning: Conditioning) throws -> Conditioning {
+    let batchSize = conditioning.promptEmbeds.size(0)
     if let (n, c) = unconditionalCache, n == batchSize { return c }
-    let c = try conditioning(Array(repeating: "", count: batchSize))
+    let c = try encode(Array(repeating: "", count: batchSize))
     unconditionalCache = (batchSize, c)
     return c
+  }
+}
+
+/// SDXL (S3/S4): both encoders' penultimate hidden states concatenated, the second's pooled
+/// projection, and time_ids = original size + crop top-left + target size per sample — the size
+/// in (height, width) order, as the SDXL pipelines read it (S3/S4 pass (width, height), §7.2).
+/// The unconditional input is zero prompt and pooled embeddings with the same time_ids.
+public final class SDXLConditioning: ConditioningSource {
+  let tokenizers: [CLIPTokenizer]
+  let encoders: [CLIPTextModel]
+  let device: Device
+
+  public init(tokenizers: [CLIPTokenizer], encoders: [CLIPTextModel], device: Device) {
+    (self.tokenizers, self.encoders, self.device) = (tokenizers, encoders, device)
+  }
+
+  public func conditioning(_ captions: [String], batch: TrainingBatch) throws -> Conditioning {
+    try Torch.noGrad {
+      var hidden: [Tensor] = []
+      var pooled: Tensor?
+      for (tokenizer, encoder) in zip(tokenizers, encoders) {
+        let ids = tokenizer(captions).inputIds
+        let input = try Tensor(ids.flatMap { $0.map(Int64.init) }, shape: [captions.count, ids[0].count], device: device)
+        let out = try encoder(input)
+        hidden.append(out.hiddenStates[out.hiddenStates.count - 2])
+        if encoder.config.withProjection { pooled = out.pooled }
+      }
+      guard let pooled else { throw ConfigError("text_encoder_2", "SDXL needs a CLIPTextModelWithProjection for the pooled embeddings") }
+      let r = Float(batch.resolution)
+      var ids: [Float] = []
+      for i in 0..<captions.count {
+        let size = i < batch.originalSizes.count ? batch.originalSizes[i] : (height: batch.resolution, width: batch.resolution)
+        let crop = i < batch.cropTopLefts.count ? batch.cropTopLefts[i] : (top: 0, left: 0)
+        ids += [Float(size.height), Float(size.width), Float(crop.top), Float(crop.left), r, r]
+      }
+      let prompt = try Tensor.cat(hidden, dim: -1)
+      let timeIds = try Tensor(ids, shape: [captions.count, 6], device: device).to(prompt.dtype)
+      return Conditioning(promptEmbeds: prompt, addedConditions: .init(textEmbeds: pooled, timeIds: timeIds))
+    }
+  }
+
+  public func unconditional(like c: Conditioning) throws -> Conditioning {
+    Conditioning(
+      promptEmbeds: try c.promptEmbeds.zerosLike(),
+      addedConditions: try c.addedConditions.map { .init(textEmbeds: try $0.textEmbeds.zerosLike(), timeIds: $0.timeIds) })
   }
 }

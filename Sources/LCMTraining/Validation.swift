@@ -36,9 +36,9 @@ extension LCDTrainer {
     store.isTraining = false
     defer { store.isTraining = wasTraining }
     for (name, unet) in lcd.method.validationUNets {
-      let pipe = StableDiffusionPipeline(
+      let pipe = try StableDiffusionPipeline(
         folder: pipelineFolder, tokenizer: tokenizer, textEncoder: textEncoder, unet: unet, vae: vae, device: config.device,
-        dtype: config.mixedPrecision == nil ? .float32 : weightDType)
+        dtype: config.mixedPrecision == nil ? .float32 : weightDType, tokenizer2: tokenizer2, textEncoder2: textEncoder2)
       for (i, prompt) in prompts.enumerated() {
         progress?("validation at step \(globalStep): \(name) UNet, prompt \(i + 1)/\(prompts.count), \(imagesPerPrompt) images")
         var o = StableDiffusionPipeline.Options(prompts: [prompt])

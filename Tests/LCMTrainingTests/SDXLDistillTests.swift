@@ -1,0 +1,44 @@
+import Foundation
+import Testing
+
+/// SDXL teachers in `lcm distill` and `lcm distill-lora`, end to end on a tiny SDXL-like pipeline
+/// (scripts/fixtures/make_sdxl_pipeline_fixtures.py, live): both text encoders, pooled embeddings
+/// and time_ids from the batch, validation, and outputs diffusers loads. (The SDXL scripts' own
+/// flags, their step parity beyond S3's and WebdatasetFilter come with the SDXL issue.)
+@Suite("SDXL distillation runs", .serialized)
+struct SDXLDistillTests {
+  static let made = LiveFixture.make("scripts/fixtures/make_sdxl_pipeline_fixtures.py", name: "sdxl-distill")
+
+  func python(_ code: String) throws -> CommandResult { try runCommand(pythonPath, ["-c", code]) }
+
+  @Test func fullUNetAndLoRA() throws {
+    let teacher = "\(try Self.made.get())/sdxl"
+    let images = try randomImageFolder("sdxl-imgs")
+    let out = NSTemporaryDirectory() + "sdxl-distill-\(UInt32.random(in: 0...UInt32.max))"
+    let common = ["--pretrained_teacher_model", teacher, "--train_data_dir", images, "--resolution", "32", "--train_batch_size", "2",
+                  "--max_train_steps", "2", "--validation_steps", "2", "--checkpointing_steps", "2", "--seed", "1"]
+    let full = try runLCM(["distill"] + common + ["--unet_time_cond_proj_dim", "8", "--output_dir", out + "/full"])
+    #expect(full.status == 0 && full.output.contains("validation images:"), "\(full.output)")
+    let check = try python("""
+      from diffusers import UNet2DConditionModel
+      u = UNet2DConditionModel.from_pretrained('\(out)/full/unet_target')
+      print(u.config.addition_embed_type, u.config.time_cond_proj_dim)
+      """)
+    #expect(check.status == 0 && check.output.contains("text_time 8"), "\(check.output)")
+    let swapped = try runLCM(["generate", "--model", teacher, "--unet", out + "/full/unet_target", "--prompt", "a cat",
+                              "--height", "32", "--width", "32", "--output", out + "/full.png"])
+    #expect(swapped.status == 0, "\(swapped.output)")
+
+    let lora = try runLCM(["distill-lora"] + common + ["--lora_rank", "4", "--output_dir", out + "/lora"])
+    #expect(lora.status == 0, "\(lora.output)")
+    let loads = try python("""
+      import warnings; warnings.filterwarnings('ignore')
+      from diffusers import StableDiffusionXLPipeline
+      p = StableDiffusionXLPipeline.from_pretrained('\(teacher)')
+      p.load_lora_weights('\(out)/lora', weight_name='pytorch_lora_weights.safetensors')
+      p.load_lora_weights('\(out)/lora', weight_name='pytorch_lora_weights_kohya.safetensors', adapter_name='kohya')
+      print('loaded', len(p.get_list_adapters()['unet']))
+      """)
+    #expect(loads.status == 0 && loads.output.contains("loaded 2"), "\(loads.output)")
+  }
+}
