@@ -1,4 +1,5 @@
 import ArgumentParser
+import DiffusionModels
 import Foundation
 import LCMTraining
 import Torch
@@ -57,7 +58,13 @@ extension DistillFlags {
   var resumeFromCheckpoint: String? { checkpointing.resumeFromCheckpoint }
   var trainShards: String? { imageProcessing.trainShards }
   var trainDataDir: String? { imageProcessing.trainDataDir }
-  var resolution: Int { imageProcessing.resolution }
+  var resolution: Int { imageProcessing.resolution ?? (isSDXLTeacher ? 1024 : 512) }
+  var useFixCropAndSize: Bool { imageProcessing.useFixCropAndSize }
+  /// The SDXL scripts' defaults apply to a teacher with a second text encoder (read from its
+  /// model_index.json; an unreadable teacher counts as SD, and fails later with its own error).
+  var isSDXLTeacher: Bool {
+    ((try? DiffusersPipelineFolder(pretrainedTeacherModel, revision: teacherRevision))?.has("text_encoder_2")) ?? false
+  }
   var interpolationType: String { imageProcessing.interpolationType }
   var centerCrop: Bool { imageProcessing.centerCrop }
   var randomFlip: Bool { imageProcessing.randomFlip }
@@ -135,6 +142,7 @@ extension DistillFlags {
     if let world = ProcessInfo.processInfo.environment["WORLD_SIZE"], (Int(world) ?? 1) > 1 {
       p.append("WORLD_SIZE=\(world): multi-process training is not available yet (a later issue); run one process")
     }
+    if useFixCropAndSize && !isSDXLTeacher { w.append("--use_fix_crop_and_size acts on SDXL teachers' micro-conditioning only; this teacher has none") }
     p += methodProblems
     return (p, w)
   }
@@ -202,6 +210,7 @@ extension DistillFlags {
     (c.gradientAccumulationSteps, c.proportionEmptyPrompts) = (gradientAccumulationSteps, proportionEmptyPrompts)
     (c.mixedPrecision, c.castTeacherUNet, c.vaePath) = (autocastDType, castTeacherUNet, pretrainedVAE)
     c.use8bitAdam = use8bitAdam
+    c.useFixCropAndSize = useFixCropAndSize
     configureMethod(&c)
     return c
   }
@@ -224,6 +233,8 @@ extension DistillFlags {
     config["resolvedMaxTrainSteps"] = steps
     config["resolvedNumTrainEpochs"] = epochs ?? NSNull()
     config["resolvedDevice"] = "\(runDevice)"
+    // the defaults that depend on the teacher's kind (SD or SDXL)
+    (config["resolvedResolution"], config["resolvedWMin"], config["resolvedVaeEncodeBatchSize"]) = (resolution, wMin, vaeEncodeBatchSize)
     config.removeValue(forKey: "hubToken")
     return config
   }

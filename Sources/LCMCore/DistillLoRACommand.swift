@@ -30,12 +30,12 @@ struct DistillLoRA: DistillFlags {
   @OptionGroup(title: "swift-lcm") var swiftLCM: SwiftLCMOptions
   @OptionGroup(title: "swift-lcm LoRA") var loraExtras: LoRAExtraOptions
 
-  var wMin: Double { lcd.wMin }
+  var wMin: Double { lcd.wMin ?? (isSDXLTeacher ? 3.0 : 5.0) }
   var wMax: Double { lcd.wMax }
   var numDDIMTimesteps: Int { lcd.numDDIMTimesteps }
   var lossType: String { lcd.lossType }
   var huberC: Double { lcd.huberC }
-  var vaeEncodeBatchSize: Int { lcd.vaeEncodeBatchSize }
+  var vaeEncodeBatchSize: Int { lcd.vaeEncodeBatchSize ?? (isSDXLTeacher ? 8 : 32) }
   var timestepScalingFactor: Double { lcd.timestepScalingFactor }
   var emaDecay: Double { loraExtras.emaDecay }
 

@@ -40,11 +40,14 @@ struct ImageProcessingOptions: ParsableArguments {
   @Option(name: .customLong("train_shards_path_or_url"), help: "WebDataset shards: brace ranges, '::' lists, file:, pipe:CMD, http(s)://.")
   var trainShards: String?
   @Option(name: .customLong("train_data_dir"), help: "An image folder (metadata.jsonl or .txt captions) instead of shards.") var trainDataDir: String?
-  @Option(name: .customLong("resolution"), help: "Training images are resized and cropped to this (a multiple of 8).") var resolution = 512
+  @Option(name: .customLong("resolution"), help: "Training images are resized and cropped to this (a multiple of 8; default 512, 1024 for an SDXL teacher).")
+  var resolution: Int?
   @Option(name: .customLong("interpolation_type"), help: "Resize filter: bilinear, bicubic, nearest, lanczos, box or hamming.")
   var interpolationType = "bilinear"
   @Flag(name: .customLong("center_crop"), help: "Crop the centre (else a random crop).") var centerCrop = false
   @Flag(name: .customLong("random_flip"), help: "Flip images horizontally at random.") var randomFlip = false
+  @Flag(name: .customLong("use_fix_crop_and_size"), help: "SDXL: micro-condition every sample on (resolution, resolution) with no crop, as the SDXL scripts' flag.")
+  var useFixCropAndSize = false
 }
 
 struct DataloaderOptions: ParsableArguments {
@@ -83,14 +86,14 @@ struct DiffusionTrainingOptions: ParsableArguments {
 }
 
 struct LCDOptions: ParsableArguments {
-  @Option(name: .customLong("w_min"), help: "Smallest guidance scale w drawn per sample.") var wMin = 5.0
+  @Option(name: .customLong("w_min"), help: "Smallest guidance scale w drawn per sample (default 5.0, 3.0 for an SDXL teacher).") var wMin: Double?
   @Option(name: .customLong("w_max"), help: "Largest guidance scale w drawn per sample.") var wMax = 15.0
   @Option(name: .customLong("num_ddim_timesteps"), help: "Steps of the DDIM solver's schedule.") var numDDIMTimesteps = 50
   @Option(name: .customLong("loss_type"), help: "l2 or huber.") var lossType = "l2"
   @Option(name: .customLong("huber_c"), help: "The Huber loss's c.") var huberC = 0.001
   @Option(name: .customLong("unet_time_cond_proj_dim"), help: "Size of the guidance-scale embedding added to the student (when the teacher has none).")
   var unetTimeCondProjDim = 256
-  @Option(name: .customLong("vae_encode_batch_size"), help: "Images per VAE encode call.") var vaeEncodeBatchSize = 32
+  @Option(name: .customLong("vae_encode_batch_size"), help: "Images per VAE encode call (default 32, 8 for an SDXL teacher).") var vaeEncodeBatchSize: Int?
   @Option(name: .customLong("timestep_scaling_factor"), help: "Scales the timestep in the boundary-condition scalings c_skip, c_out.")
   var timestepScalingFactor = 10.0
 }
@@ -140,7 +143,8 @@ struct SwiftLCMOptions: ParsableArguments {
 /// The LCD section of train_lcm_distill_lora_sd_wds.py: the LoRA flags take the guidance
 /// embedding's place.
 struct LoRALCDOptions: ParsableArguments {
-  @Option(name: .customLong("w_min"), help: "Smallest guidance scale w drawn per sample (used in the teacher's CFG).") var wMin = 5.0
+  @Option(name: .customLong("w_min"), help: "Smallest guidance scale w drawn per sample, used in the teacher's CFG (default 5.0, 3.0 for an SDXL teacher).")
+  var wMin: Double?
   @Option(name: .customLong("w_max"), help: "Largest guidance scale w drawn per sample.") var wMax = 15.0
   @Option(name: .customLong("num_ddim_timesteps"), help: "Steps of the DDIM solver's schedule.") var numDDIMTimesteps = 50
   @Option(name: .customLong("loss_type"), help: "l2 or huber.") var lossType = "l2"
@@ -150,7 +154,7 @@ struct LoRALCDOptions: ParsableArguments {
   @Option(name: .customLong("lora_dropout"), help: "Dropout before lora_A.") var loraDropout = 0.0
   @Option(name: .customLong("lora_target_modules"), help: "Comma-separated module-name suffixes to adapt (default: the script's list).")
   var loraTargetModules: String?
-  @Option(name: .customLong("vae_encode_batch_size"), help: "Images per VAE encode call.") var vaeEncodeBatchSize = 32
+  @Option(name: .customLong("vae_encode_batch_size"), help: "Images per VAE encode call (default 32, 8 for an SDXL teacher).") var vaeEncodeBatchSize: Int?
   @Option(name: .customLong("timestep_scaling_factor"), help: "Scales the timestep in the boundary-condition scalings c_skip, c_out.")
   var timestepScalingFactor = 10.0
 }

@@ -98,12 +98,14 @@ IMAGE PROCESSING:
                           instead of shards.
   --resolution <resolution>
                           Training images are resized and cropped to this (a
-                          multiple of 8). (default: 512)
+                          multiple of 8; default 512, 1024 for an SDXL teacher).
   --interpolation_type <interpolation_type>
                           Resize filter: bilinear, bicubic, nearest, lanczos,
                           box or hamming. (default: bilinear)
   --center_crop           Crop the centre (else a random crop).
   --random_flip           Flip images horizontally at random.
+  --use_fix_crop_and_size SDXL: micro-condition every sample on (resolution,
+                          resolution) with no crop, as the SDXL scripts' flag.
 
 DATALOADER:
   --dataloader_num_workers <dataloader_num_workers>
@@ -157,8 +159,8 @@ DIFFUSION TRAINING:
                           script ignores it; honoured here). (default: 0.0)
 
 LATENT CONSISTENCY DISTILLATION (LCD):
-  --w_min <w_min>         Smallest guidance scale w drawn per sample. (default:
-                          5.0)
+  --w_min <w_min>         Smallest guidance scale w drawn per sample (default
+                          5.0, 3.0 for an SDXL teacher).
   --w_max <w_max>         Largest guidance scale w drawn per sample. (default:
                           15.0)
   --num_ddim_timesteps <num_ddim_timesteps>
@@ -169,7 +171,8 @@ LATENT CONSISTENCY DISTILLATION (LCD):
                           Size of the guidance-scale embedding added to the
                           student (when the teacher has none). (default: 256)
   --vae_encode_batch_size <vae_encode_batch_size>
-                          Images per VAE encode call. (default: 32)
+                          Images per VAE encode call (default 32, 8 for an SDXL
+                          teacher).
   --timestep_scaling_factor <timestep_scaling_factor>
                           Scales the timestep in the boundary-condition
                           scalings c_skip, c_out. (default: 10.0)
@@ -282,12 +285,14 @@ IMAGE PROCESSING:
                           instead of shards.
   --resolution <resolution>
                           Training images are resized and cropped to this (a
-                          multiple of 8). (default: 512)
+                          multiple of 8; default 512, 1024 for an SDXL teacher).
   --interpolation_type <interpolation_type>
                           Resize filter: bilinear, bicubic, nearest, lanczos,
                           box or hamming. (default: bilinear)
   --center_crop           Crop the centre (else a random crop).
   --random_flip           Flip images horizontally at random.
+  --use_fix_crop_and_size SDXL: micro-condition every sample on (resolution,
+                          resolution) with no crop, as the SDXL scripts' flag.
 
 DATALOADER:
   --dataloader_num_workers <dataloader_num_workers>
@@ -341,8 +346,9 @@ DIFFUSION TRAINING:
                           script ignores it; honoured here). (default: 0.0)
 
 LATENT CONSISTENCY DISTILLATION (LCD):
-  --w_min <w_min>         Smallest guidance scale w drawn per sample (used in
-                          the teacher's CFG). (default: 5.0)
+  --w_min <w_min>         Smallest guidance scale w drawn per sample, used in
+                          the teacher's CFG (default 5.0, 3.0 for an SDXL
+                          teacher).
   --w_max <w_max>         Largest guidance scale w drawn per sample. (default:
                           15.0)
   --num_ddim_timesteps <num_ddim_timesteps>
@@ -359,7 +365,8 @@ LATENT CONSISTENCY DISTILLATION (LCD):
                           Comma-separated module-name suffixes to adapt
                           (default: the script's list).
   --vae_encode_batch_size <vae_encode_batch_size>
-                          Images per VAE encode call. (default: 32)
+                          Images per VAE encode call (default 32, 8 for an SDXL
+                          teacher).
   --timestep_scaling_factor <timestep_scaling_factor>
                           Scales the timestep in the boundary-condition
                           scalings c_skip, c_out. (default: 10.0)

@@ -37,6 +37,8 @@ public struct LCDTrainingConfig: Sendable {
   public var vaePath: String? = nil
   /// --use_8bit_adam: bitsandbytes' AdamW8bit algorithm (8-bit block-wise moments) instead of AdamW.
   public var use8bitAdam = false
+  /// SDXL's --use_fix_crop_and_size: time_ids (R, R, 0, 0, R, R) for every sample.
+  public var useFixCropAndSize = false
   /// LoRA distillation (S2) with these settings; nil: the full UNet (S1).
   public var lora: LoRASettings? = nil
   public var lcd = LCDConfig()
@@ -144,7 +146,8 @@ public final class LCDTrainer {
     scaler = c.mixedPrecision == .float16 ? GradScaler() : nil
     latentSource = VAELatents(vae: vae, device: c.device, sliceSize: c.vaeEncodeBatchSize, dtype: wd)
     if let tokenizer2, let textEncoder2 {
-      conditioningSource = SDXLConditioning(tokenizers: [tokenizer, tokenizer2], encoders: [textEncoder, textEncoder2], device: c.device)
+      conditioningSource = SDXLConditioning(
+        tokenizers: [tokenizer, tokenizer2], encoders: [textEncoder, textEncoder2], device: c.device, fixCropAndSize: c.useFixCropAndSize)
     } else {
       conditioningSource = CLIPConditioning(tokenizer: tokenizer, textEncoder: textEncoder)
     }

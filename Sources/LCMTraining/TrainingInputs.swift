@@ -76,9 +76,11 @@ public final class SDXLConditioning: ConditioningSource {
   let tokenizers: [CLIPTokenizer]
   let encoders: [CLIPTextModel]
   let device: Device
+  /// --use_fix_crop_and_size: (R, R, 0, 0, R, R) for every sample.
+  let fixCropAndSize: Bool
 
-  public init(tokenizers: [CLIPTokenizer], encoders: [CLIPTextModel], device: Device) {
-    (self.tokenizers, self.encoders, self.device) = (tokenizers, encoders, device)
+  public init(tokenizers: [CLIPTokenizer], encoders: [CLIPTextModel], device: Device, fixCropAndSize: Bool = false) {
+    (self.tokenizers, self.encoders, self.device, self.fixCropAndSize) = (tokenizers, encoders, device, fixCropAndSize)
   }
 
   public func conditioning(_ captions: [String], batch: TrainingBatch) throws -> Conditioning {
@@ -96,8 +98,9 @@ public final class SDXLConditioning: ConditioningSource {
       let r = Float(batch.resolution)
       var ids: [Float] = []
       for i in 0..<captions.count {
-        let size = i < batch.originalSizes.count ? batch.originalSizes[i] : (height: batch.resolution, width: batch.resolution)
-        let crop = i < batch.cropTopLefts.count ? batch.cropTopLefts[i] : (top: 0, left: 0)
+        let full = (height: batch.resolution, width: batch.resolution)
+        let size = !fixCropAndSize && i < batch.originalSizes.count ? batch.originalSizes[i] : full
+        let crop = !fixCropAndSize && i < batch.cropTopLefts.count ? batch.cropTopLefts[i] : (top: 0, left: 0)
         ids += [Float(size.height), Float(size.width), Float(crop.top), Float(crop.left), r, r]
       }
       let prompt = try Tensor.cat(hidden, dim: -1)

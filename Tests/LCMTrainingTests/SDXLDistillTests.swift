@@ -25,11 +25,14 @@ struct SDXLDistillTests {
       print(u.config.addition_embed_type, u.config.time_cond_proj_dim)
       """)
     #expect(check.status == 0 && check.output.contains("text_time 8"), "\(check.output)")
+    // the SDXL scripts' defaults for an SDXL teacher: w_min 3.0, vae_encode_batch_size 8
+    let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/full/run_config.json"))) as? [String: Any])
+    #expect(config["resolvedWMin"] as? Double == 3.0 && config["resolvedVaeEncodeBatchSize"] as? Int == 8 && config["resolvedResolution"] as? Int == 32, "\(config)")
     let swapped = try runLCM(["generate", "--model", teacher, "--unet", out + "/full/unet_target", "--prompt", "a cat",
                               "--height", "32", "--width", "32", "--output", out + "/full.png"])
     #expect(swapped.status == 0, "\(swapped.output)")
 
-    let lora = try runLCM(["distill-lora"] + common + ["--lora_rank", "4", "--output_dir", out + "/lora"])
+    let lora = try runLCM(["distill-lora"] + common + ["--lora_rank", "4", "--use_fix_crop_and_size", "--output_dir", out + "/lora"])
     #expect(lora.status == 0, "\(lora.output)")
     let loads = try python("""
       import warnings; warnings.filterwarnings('ignore')
