@@ -30,15 +30,7 @@ WORKERS="${WORKERS:-1}"
 GOAL_SPEED="${GOAL_SPEED:-1.3}"
 GOAL_MEMORY="${GOAL_MEMORY:-}"
 
-if [ -z "${SHARDS:-}" ]; then
-  dir="$CACHE/bench-distill-shards"
-  if [ ! -f "$dir/bench-00003.tar" ]; then
-    rm -rf "$dir.tmp"
-    "$PYTHON" scripts/make_bench_shards.py "$dir.tmp" --images 200 --per-shard 50 --min-side 64 --max-side 160 \
-      && rm -rf "$dir" && mv "$dir.tmp" "$dir" || exit 1
-  fi
-  SHARDS="$dir/bench-{00000..00003}.tar"
-fi
+source scripts/bench_shards.sh
 
 command -v "$LCM" >/dev/null || { echo "bench_distill: no $LCM (swift build -c release --product lcm)"; exit 1; }
 tmp=$(mktemp -d)

@@ -30,15 +30,7 @@ MIXED="${MIXED:-no}"
 PEAK="${PEAK:-rss}"
 [ -f "$UPSTREAM" ] || { echo "bench_distill_lora: the upstream script is not at $UPSTREAM (set UPSTREAM)"; exit 1; }
 command -v "$LCM" >/dev/null || { echo "bench_distill_lora: no $LCM (scripts/setup.sh builds it)"; exit 1; }
-if [ -z "${SHARDS:-}" ]; then
-  dir="$CACHE/bench-distill-shards"
-  if [ ! -f "$dir/bench-00003.tar" ]; then
-    rm -rf "$dir.tmp"
-    "$PYTHON" scripts/make_bench_shards.py "$dir.tmp" --images 200 --per-shard 50 --min-side 64 --max-side 160 \
-      && rm -rf "$dir" && mv "$dir.tmp" "$dir" || exit 1
-  fi
-  SHARDS="$dir/bench-{00000..00003}.tar"
-fi
+source scripts/bench_shards.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 recipe=(--pretrained_teacher_model "$TEACHER" --mixed_precision "$MIXED" --resolution "$RESOLUTION" --lora_rank 64

@@ -16,15 +16,33 @@ public enum LoRAWriter {
     case peft
   }
 
+  /// One module's lora_A (down) and lora_B (up) weights.
+  public struct Weights {
+    public let module: String
+    public let down: Tensor
+    public let up: Tensor
+    public init(module: String, down: Tensor, up: Tensor) { (self.module, self.down, self.up) = (module, down, up) }
+  }
+
   /// The adapters by module name (one per module), all of one rank and alpha.
   public static func write(
     _ adapters: [(module: String, adapter: LoRAAdapter)], format: Format, to path: String, baseModel: String? = nil,
     dtype: DType? = nil
   ) throws {
     guard let first = adapters.first?.adapter else { throw ConfigError(path, "no LoRA adapters to write") }
-    let (rank, alpha, dropout) = (first.rank, first.alpha, first.dropout)
+    try write(
+      adapters.map { Weights(module: $0.module, down: $0.adapter.down.tensor, up: $0.adapter.up.tensor) },
+      rank: first.rank, alpha: first.alpha, dropout: first.dropout, format: format, to: path, baseModel: baseModel, dtype: dtype)
+  }
+
+  /// Weights of one rank and alpha (an EMA copy's as well as the adapters' own).
+  public static func write(
+    _ weights: [Weights], rank: Int, alpha: Double, dropout: Double, format: Format, to path: String, baseModel: String? = nil,
+    dtype: DType? = nil
+  ) throws {
+    guard !weights.isEmpty else { throw ConfigError(path, "no LoRA adapters to write") }
     func cast(_ t: Tensor) throws -> Tensor { try dtype.map { try t.to($0) } ?? t }
-    let sorted = adapters.sorted { $0.module < $1.module }
+    let sorted = weights.sorted { $0.module < $1.module }
     let config: [String: Any] = [
       "r": rank, "lora_alpha": alpha, "lora_dropout": dropout, "target_modules": sorted.map(\.module),
       "bias": "none", "use_rslora": false, "use_dora": false, "init_lora_weights": true, "fan_in_fan_out": false,
@@ -33,28 +51,28 @@ public enum LoRAWriter {
     switch format {
     case .diffusers:
       var tensors: [(String, Tensor)] = []
-      for (module, a) in sorted {
-        tensors += [("unet.\(module).lora_A.weight", try cast(a.down.tensor)), ("unet.\(module).lora_B.weight", try cast(a.up.tensor))]
+      for w in sorted {
+        tensors += [("unet.\(w.module).lora_A.weight", try cast(w.down)), ("unet.\(w.module).lora_B.weight", try cast(w.up))]
       }
       let prefixed = Dictionary(uniqueKeysWithValues: config.map { ("unet.\($0.key)", $0.value) })
       let meta = String(decoding: try JSONSerialization.data(withJSONObject: prefixed, options: [.sortedKeys]), as: UTF8.self)
       try writeSafeTensors(tensors, to: path, metadata: ["format": "pt", "lora_adapter_metadata": meta])
     case .kohya:
       var tensors: [(String, Tensor)] = []
-      for (module, a) in sorted {
-        let key = "lora_unet_" + module.replacingOccurrences(of: ".", with: "_")
+      for w in sorted {
+        let key = "lora_unet_" + w.module.replacingOccurrences(of: ".", with: "_")
         tensors += [
-          ("\(key).alpha", try cast(Tensor(scalar: alpha))), ("\(key).lora_down.weight", try cast(a.down.tensor)),
-          ("\(key).lora_up.weight", try cast(a.up.tensor)),
+          ("\(key).alpha", try cast(Tensor(scalar: alpha))), ("\(key).lora_down.weight", try cast(w.down)),
+          ("\(key).lora_up.weight", try cast(w.up)),
         ]
       }
       try writeSafeTensors(tensors, to: path, metadata: ["format": "pt", "ss_network_dim": "\(rank)", "ss_network_alpha": "\(alpha)"])
     case .peft:
       var tensors: [(String, Tensor)] = []
-      for (module, a) in sorted {
+      for w in sorted {
         tensors += [
-          ("base_model.model.\(module).lora_A.weight", try cast(a.down.tensor)),
-          ("base_model.model.\(module).lora_B.weight", try cast(a.up.tensor)),
+          ("base_model.model.\(w.module).lora_A.weight", try cast(w.down)),
+          ("base_model.model.\(w.module).lora_B.weight", try cast(w.up)),
         ]
       }
       try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)

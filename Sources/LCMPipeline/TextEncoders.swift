@@ -42,37 +42,13 @@ final class SDXLPromptEncoder: PipelineTextEncoder {
   }
 
   func encode(_ prompts: [String], warnings: inout [String]) throws -> (hidden: Tensor, pooled: Tensor?) {
-    var hidden: [Tensor] = []
-    var pooled: Tensor?
-    for (tokenizer, encoder) in zip(tokenizers, encoders) {
-      let out = try encoder.encodeAll(prompts, tokenizer: tokenizer)
-      for removed in out.truncated.compactMap({ $0 }) {
-        warnings.append(CLIPTokenizer.truncationWarning(removedText: removed, maxLength: tokenizer.modelMaxLength))
-      }
-      guard out.output.hiddenStates.count >= 2 else { throw ConfigError("text encoder", "SDXL takes the penultimate layer: it needs two or more layers") }
-      hidden.append(out.output.hiddenStates[out.output.hiddenStates.count - 2])
-      // only the final encoder's pooled output is used (a 2-dim projection)
-      if encoder.config.withProjection { pooled = out.output.pooled }
-    }
-    guard let pooled else { throw ConfigError("text_encoder_2", "SDXL needs a CLIPTextModelWithProjection for the pooled embeddings") }
-    return (try Tensor.cat(hidden, dim: -1), pooled)
+    let e = try SDXLPromptEncoding.encode(prompts, tokenizers: tokenizers, encoders: encoders)
+    warnings += e.truncated.map { CLIPTokenizer.truncationWarning(removedText: $0.removed, maxLength: $0.tokenizer.modelMaxLength) }
+    return (e.hidden, e.pooled)
   }
 
   func defaultNegative(like hidden: Tensor, pooled: Tensor?) throws -> (hidden: Tensor, pooled: Tensor?)? {
     guard forceZerosForEmptyPrompt else { return nil }
     return (try hidden.zerosLike(), try pooled?.zerosLike())
-  }
-}
-
-extension CLIPTextModel {
-  /// The whole output (every hidden state, pooled) for prompts padded to model_max_length.
-  func encodeAll(_ prompts: [String], tokenizer: CLIPTokenizer) throws -> (output: Output, truncated: [String?]) {
-    guard tokenizer.modelMaxLength <= config.maxPositionEmbeddings else {
-      throw ConfigError(tokenizer.config.configFile ?? "tokenizer_config.json", "model_max_length = \(tokenizer.modelMaxLength) is more than the text encoder's max_position_embeddings = \(config.maxPositionEmbeddings)")
-    }
-    let batch = tokenizer(prompts)
-    let device = store.device.kind == .meta ? Device.cpu : store.device
-    let ids = try Tensor(batch.inputIds.flatMap { $0.map(Int64.init) }, shape: [prompts.count, batch.inputIds[0].count], device: device)
-    return (try callAsFunction(ids), batch.truncations.map { $0?.removedText })
   }
 }

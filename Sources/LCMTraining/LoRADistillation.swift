@@ -141,40 +141,28 @@ public final class LoRADistillation: DistillationMethod {
   /// target model these are its EMA adapters (the online ones go to `online/`).
   public func saveFinal(to dir: String) throws -> [String] {
     var written: [String] = []
-    func export(_ list: [(module: String, adapter: LoRAAdapter)], to folder: String) throws {
-      for format in settings.exportFormats {
-        let name = format == .kohya ? "pytorch_lora_weights_kohya.safetensors" : "pytorch_lora_weights.safetensors"
-        guard format != .peft else { continue }
-        try fileOperation("saving the final LoRA to", "\(folder)/\(name)") {
-          try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-          try LoRAWriter.write(list, format: format, to: "\(folder)/\(name)")
-        }
-        written.append("\(folder)/\(name)")
+    func export(_ weights: [LoRAWriter.Weights], to folder: String) throws {
+      func write(_ format: LoRAWriter.Format, _ path: String) throws {
+        try LoRAWriter.write(
+          weights, rank: settings.rank, alpha: settings.alpha, dropout: settings.dropout, format: format, to: path, baseModel: baseModel)
       }
-      try fileOperation("saving the final PEFT adapter to", folder) { try LoRAWriter.write(list, format: .peft, to: folder, baseModel: baseModel) }
+      for format in settings.exportFormats where format != .peft {
+        let path = "\(folder)/\(format == .kohya ? "pytorch_lora_weights_kohya" : "pytorch_lora_weights").safetensors"
+        try fileOperation("saving the final LoRA to", path) {
+          try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+          try write(format, path)
+        }
+        written.append(path)
+      }
+      try fileOperation("saving the final PEFT adapter to", folder) { try write(.peft, folder) }
       written.append("\(folder)/adapter_model.safetensors")
     }
+    let online = adapters.map { LoRAWriter.Weights(module: $0.module, down: $0.adapter.down.tensor, up: $0.adapter.up.tensor) }
     if let ema = emaAdapters {
-      try export(adapters, to: "\(dir)/online")
-      // the EMA weights swapped in for the export, then the online ones back
-      let saved = try adapters.map { (try $0.adapter.down.tensor.clone(), try $0.adapter.up.tensor.clone()) }
-      try Torch.noGrad { () throws in
-        for (a, e) in zip(adapters, ema) {
-          try a.adapter.down.tensor.copy_(e.down)
-          try a.adapter.up.tensor.copy_(e.up)
-        }
-      }
-      defer {
-        _ = try? Torch.noGrad { () throws in
-          for (a, s) in zip(adapters, saved) {
-            try a.adapter.down.tensor.copy_(s.0)
-            try a.adapter.up.tensor.copy_(s.1)
-          }
-        }
-      }
-      try export(adapters, to: dir)
+      try export(online, to: "\(dir)/online")
+      try export(zip(adapters, ema).map { LoRAWriter.Weights(module: $0.module, down: $1.down, up: $1.up) }, to: dir)
     } else {
-      try export(adapters, to: dir)
+      try export(online, to: dir)
     }
     return written
   }

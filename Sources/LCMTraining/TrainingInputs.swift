@@ -85,16 +85,7 @@ public final class SDXLConditioning: ConditioningSource {
 
   public func conditioning(_ captions: [String], batch: TrainingBatch) throws -> Conditioning {
     try Torch.noGrad {
-      var hidden: [Tensor] = []
-      var pooled: Tensor?
-      for (tokenizer, encoder) in zip(tokenizers, encoders) {
-        let ids = tokenizer(captions).inputIds
-        let input = try Tensor(ids.flatMap { $0.map(Int64.init) }, shape: [captions.count, ids[0].count], device: device)
-        let out = try encoder(input)
-        hidden.append(out.hiddenStates[out.hiddenStates.count - 2])
-        if encoder.config.withProjection { pooled = out.pooled }
-      }
-      guard let pooled else { throw ConfigError("text_encoder_2", "SDXL needs a CLIPTextModelWithProjection for the pooled embeddings") }
+      let (prompt, pooled, _) = try SDXLPromptEncoding.encode(captions, tokenizers: tokenizers, encoders: encoders)
       let r = Float(batch.resolution)
       var ids: [Float] = []
       for i in 0..<captions.count {
@@ -103,7 +94,6 @@ public final class SDXLConditioning: ConditioningSource {
         let crop = !fixCropAndSize && i < batch.cropTopLefts.count ? batch.cropTopLefts[i] : (top: 0, left: 0)
         ids += [Float(size.height), Float(size.width), Float(crop.top), Float(crop.left), r, r]
       }
-      let prompt = try Tensor.cat(hidden, dim: -1)
       let timeIds = try Tensor(ids, shape: [captions.count, 6], device: device).to(prompt.dtype)
       return Conditioning(promptEmbeds: prompt, addedConditions: .init(textEmbeds: pooled, timeIds: timeIds))
     }
