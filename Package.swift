@@ -13,6 +13,11 @@ let torchCxxFlags: [String] = [
   "-D_GLIBCXX_USE_CXX11_ABI=1",
   "-O2",
 ]
+// Apache Arrow's C++ library (for `--dataset_name`) from $ARROW_HOME or the `.arrow` folder that
+// scripts/setup.sh makes from pyarrow's wheel (include/ and lib/). Only libLCMArrow.so links it;
+// lcm-core opens that library when a dataset needs it.
+let arrow = Context.environment["ARROW_HOME"] ?? "\(packageDir)/.arrow"
+
 let torchLinkerFlags: [String] = [
   "-L\(libtorch)/lib", "-Xlinker", "-rpath", "-Xlinker", "\(libtorch)/lib",
 ]
@@ -25,6 +30,7 @@ let package = Package(
     // command runs `lcm-core` beside it, which links libtorch.
     .executable(name: "lcm", targets: ["LCMLauncher"]),
     .executable(name: "lcm-core", targets: ["LCMCore"]),
+    .library(name: "LCMArrow", type: .dynamic, targets: ["CArrowReader"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -37,6 +43,14 @@ let package = Package(
       linkerSettings: [
         .unsafeFlags(torchLinkerFlags),
         .linkedLibrary("torch_cpu"), .linkedLibrary("c10"), .linkedLibrary("dl"),
+      ]
+    ),
+    .target(
+      name: "CArrowReader",
+      cxxSettings: [.unsafeFlags(["-isystem", "\(arrow)/include", "-O2"])],
+      linkerSettings: [
+        .unsafeFlags(["-L\(arrow)/lib", "-Xlinker", "-rpath", "-Xlinker", "\(arrow)/lib"]),
+        .linkedLibrary("parquet"), .linkedLibrary("arrow"),
       ]
     ),
     .target(name: "Torch", dependencies: ["CTorch"]),
@@ -79,5 +93,5 @@ let package = Package(
     .testTarget(name: "DiffusionModelsTests", dependencies: ["TestSupport", "DiffusionModels", "TorchNN", "Torch", "SafeTensors"]),
   ],
   swiftLanguageModes: [.v6],
-  cxxLanguageStandard: .cxx17
+  cxxLanguageStandard: .cxx20
 )

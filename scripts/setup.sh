@@ -3,12 +3,14 @@
 #   1. Debian build packages (installed only when missing),
 #   2. torch==2.11.0 from PyPI in a per-user cache outside the repo (reused when present), or the
 #      torch 2.11.x that $LIBTORCH points at, plus the pinned test-only Python packages,
-#   3. the `.libtorch` link that Package.swift reads, and a release build of `lcm`.
-# Environment: SWIFT_LCM_CACHE (default ~/.cache/swift-lcm), LIBTORCH, SWIFT_LCM_SKIP_BUILD=1.
+#   3. the `.libtorch` link and `.arrow` folder (Apache Arrow's C++ library from pyarrow's wheel, for
+#      `--dataset_name`) that Package.swift reads, and a release build of `lcm`.
+# Environment: SWIFT_LCM_CACHE (default ~/.cache/swift-lcm), LIBTORCH, ARROW_HOME, SWIFT_LCM_SKIP_BUILD=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TORCH_VERSION=2.11.0
+PYARROW_VERSION=26.0.1
 CACHE="${SWIFT_LCM_CACHE:-$HOME/.cache/swift-lcm}"
 VENV="$CACHE/py"
 say() { echo "setup: $*"; }
@@ -40,6 +42,12 @@ have_torch=$("$VENV/bin/python" -c 'import torch; print(torch.__version__)' 2>/d
 if [ -z "${LIBTORCH:-}" ] && [[ "$have_torch" != "$TORCH_VERSION"* ]]; then
   say "installing torch==$TORCH_VERSION into $VENV (about 4.6 GB, once per machine)"
   "$VENV/bin/python" -m pip install -q "torch==$TORCH_VERSION"
+fi
+have_arrow=$("$VENV/bin/python" -c 'import pyarrow; print(pyarrow.__version__)' 2>/dev/null || true)
+if [ -z "${ARROW_HOME:-}" ] && [ "$have_arrow" != "$PYARROW_VERSION" ]; then
+  say "installing pyarrow==$PYARROW_VERSION into $VENV (Arrow's C++ library for --dataset_name)"
+  "$VENV/bin/python" -m pip install -q "pyarrow==$PYARROW_VERSION"
+  have_arrow=$PYARROW_VERSION
 fi
 stamp="$VENV/.swift-lcm-test-requirements"
 if ! cmp -s scripts/requirements-test.txt "$stamp" 2>/dev/null; then
@@ -75,13 +83,31 @@ if [ -z "${LIBTORCH:-}" ] && [ "$(readlink .libtorch 2>/dev/null)" != "$torch_di
   ln -sfn "$torch_dir" .libtorch
 fi
 
+# Arrow: include/ and lib/ with the unversioned names the linker wants and the SONAMEs beside them.
+if [ -n "${ARROW_HOME:-}" ]; then
+  say "using ARROW_HOME=$ARROW_HOME"
+else
+  arrow_dir=$("$VENV/bin/python" -c 'import os, pyarrow; print(os.path.dirname(pyarrow.__file__))')
+  [ -f "$arrow_dir/include/arrow/api.h" ] || die "$arrow_dir/include/arrow/api.h not found (pyarrow's wheel ships Arrow's headers)"
+  mkdir -p .arrow/lib
+  ln -sfn "$arrow_dir/include" .arrow/include
+  for lib in arrow parquet; do
+    so=$(cd "$arrow_dir" && ls lib$lib.so.[0-9]* 2>/dev/null | grep -E "^lib$lib\.so\.[0-9]+$" | head -1)
+    [ -n "$so" ] || die "lib$lib.so.N not found in $arrow_dir"
+    ln -sfn "$arrow_dir/$so" ".arrow/lib/$so"
+    ln -sfn "$arrow_dir/$so" ".arrow/lib/lib$lib.so"
+  done
+  say "Arrow $have_arrow at $arrow_dir"
+fi
+
 # 4. Build ------------------------------------------------------------------------------------------
 if [ "${SWIFT_LCM_SKIP_BUILD:-0}" != 1 ]; then
   say "building lcm (release)"
-  # lcm-core links libtorch; lcm is the launcher beside it (--help and --version without libtorch)
-  for product in lcm-core lcm; do
+  # lcm-core links libtorch; lcm is the launcher beside it (--help and --version without libtorch);
+  # libLCMArrow.so beside them is opened by lcm-core for --dataset_name
+  for product in LCMArrow lcm-core lcm; do
     swift build -c release --product "$product" 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' || true
   done
-  [ -x .build/release/lcm ] && [ -x .build/release/lcm-core ] || die "release build failed"
+  [ -x .build/release/lcm ] && [ -x .build/release/lcm-core ] && [ -f .build/release/libLCMArrow.so ] || die "release build failed"
   say "built .build/release/lcm and .build/release/lcm-core"
 fi

@@ -15,6 +15,10 @@ struct DataOptions: ParsableArguments {
   var trainShardsPathOrUrl: String?
   @Option(name: .customLong("train_data_dir"), help: "Image folder (metadata.jsonl or .txt captions beside the images).")
   var trainDataDir: String?
+  @Option(name: .customLong("dataset_name"), help: "A datasets folder (parquet, Arrow, save_to_disk, imagefolder) or a cached hub dataset id.")
+  var datasetName: String?
+  @Option(name: .customLong("dataset_config_name")) var datasetConfigName: String?
+  @Option(name: .customLong("cache_dir")) var cacheDir: String?
   @Option(name: .customLong("image_column")) var imageColumn = "image"
   @Option(name: .customLong("caption_column")) var captionColumn = "text"
   @Option(name: .customLong("resolution")) var resolution = 512
@@ -33,8 +37,8 @@ struct DataOptions: ParsableArguments {
   var maxImagePixels = ImageDecoder.defaultMaxPixels
 
   func validate() throws {
-    guard (trainShardsPathOrUrl == nil) != (trainDataDir == nil) else {
-      throw ValidationError("give exactly one of --train_shards_path_or_url and --train_data_dir")
+    guard [trainShardsPathOrUrl, datasetName, trainDataDir].compactMap({ $0 }).count == 1 else {
+      throw ValidationError("give exactly one of --train_shards_path_or_url, --dataset_name and --train_data_dir")
     }
     guard Interpolation(rawValue: interpolationType) != nil else {
       throw ValidationError("--interpolation_type must be one of \(Interpolation.allCases.map(\.rawValue).joined(separator: ", ")), got '\(interpolationType)'")
@@ -46,7 +50,8 @@ struct DataOptions: ParsableArguments {
 
   var config: DataConfig {
     var c = DataConfig.fromFlags(
-      shards: trainShardsPathOrUrl, dataDir: trainDataDir, imageColumn: imageColumn, captionColumn: captionColumn,
+      shards: trainShardsPathOrUrl, dataDir: trainDataDir, datasetName: datasetName, datasetConfig: datasetConfigName,
+      cacheDir: cacheDir, imageColumn: imageColumn, captionColumn: captionColumn,
       resolution: resolution, interpolation: Interpolation(rawValue: interpolationType)!, centerCrop: centerCrop,
       randomFlip: randomFlip, batchSize: trainBatchSize, workers: dataloaderNumWorkers, seed: seed, maxTrainSamples: maxTrainSamples)
     c.shuffleBufferSize = shuffleBufferSize

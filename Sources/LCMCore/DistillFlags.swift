@@ -58,6 +58,7 @@ extension DistillFlags {
   var resumeFromCheckpoint: String? { checkpointing.resumeFromCheckpoint }
   var trainShards: String? { imageProcessing.trainShards }
   var trainDataDir: String? { imageProcessing.trainDataDir }
+  var datasetName: String? { imageProcessing.datasetName }
   var resolution: Int { imageProcessing.resolution ?? (isSDXLTeacher ? 1024 : 512) }
   var useFixCropAndSize: Bool { imageProcessing.useFixCropAndSize }
   /// The SDXL scripts' defaults apply to a teacher with a second text encoder (read from its
@@ -107,7 +108,13 @@ extension DistillFlags {
   func flagReport() -> (problems: [String], warnings: [String]) {
     var p: [String] = [], w: [String] = []
     func need(_ ok: Bool, _ message: @autoclosure () -> String) { if !ok { p.append(message()) } }
-    need((trainShards == nil) != (trainDataDir == nil), "give exactly one of --train_shards_path_or_url and --train_data_dir")
+    let sources = [trainShards, datasetName, trainDataDir].compactMap { $0 }.count
+    need(sources == 1, "give exactly one of --train_shards_path_or_url, --dataset_name and --train_data_dir")
+    if let datasetName, sources == 1 {
+      do { _ = try DatasetLocator.locate(datasetName, config: imageProcessing.datasetConfigName, cacheDir: cacheDir) } catch {
+        p.append("\(error)")
+      }
+    }
     need(resolution > 0 && resolution % 8 == 0, "--resolution must be a positive multiple of 8, got \(resolution)")
     need(["l2", "huber"].contains(lossType), "--loss_type must be l2 or huber, got '\(lossType)'")
     need(trainBatchSize > 0, "--train_batch_size must be positive")

@@ -40,6 +40,14 @@ struct ImageProcessingOptions: ParsableArguments {
   @Option(name: .customLong("train_shards_path_or_url"), help: "WebDataset shards: brace ranges, '::' lists, file:, pipe:CMD, http(s)://.")
   var trainShards: String?
   @Option(name: .customLong("train_data_dir"), help: "An image folder (metadata.jsonl or .txt captions) instead of shards.") var trainDataDir: String?
+  @Option(name: .customLong("dataset_name"), help: "A datasets folder (parquet, Arrow, save_to_disk, imagefolder) or a hub dataset id in the local cache (S5).")
+  var datasetName: String?
+  @Option(name: .customLong("dataset_config_name"), help: "The dataset's configuration (its subfolder).") var datasetConfigName: String?
+  @Option(name: .customLong("image_column"), help: "The dataset's image column.") var imageColumn = "image"
+  @Option(name: .customLong("caption_column"), help: "The dataset's caption column (text, or a list of texts: one drawn per epoch).")
+  var captionColumn = "text"
+  @Option(name: .customLong("encode_batch_size"), help: "Accepted as S5's flag, which it never reads (--vae_encode_batch_size is used).")
+  var encodeBatchSize = 8
   @Option(name: .customLong("resolution"), help: "Training images are resized and cropped to this (a multiple of 8; default 512, 1024 for an SDXL teacher).")
   var resolution: Int?
   @Option(name: .customLong("interpolation_type"), help: "Resize filter: bilinear, bicubic, nearest, lanczos, box or hamming.")

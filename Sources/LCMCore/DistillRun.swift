@@ -37,7 +37,8 @@ extension DistillFlags {
     if let epochs { log.info("\(steps) steps (\(epochs) epoch(s) of --max_train_samples \(maxTrainSamples!))") }
 
     let dataConfig = DataConfig.fromFlags(
-      shards: trainShards, dataDir: trainDataDir, resolution: resolution, interpolation: Interpolation(rawValue: interpolationType)!,
+      shards: trainShards, dataDir: trainDataDir, datasetName: datasetName, datasetConfig: imageProcessing.datasetConfigName,
+      cacheDir: cacheDir, imageColumn: imageProcessing.imageColumn, captionColumn: imageProcessing.captionColumn, resolution: resolution, interpolation: Interpolation(rawValue: interpolationType)!,
       centerCrop: centerCrop, randomFlip: randomFlip, batchSize: trainBatchSize, workers: dataloaderNumWorkers, seed: seed,
       maxTrainSamples: maxTrainSamples)
     var settings = RunSettings(

@@ -96,6 +96,20 @@ IMAGE PROCESSING:
   --train_data_dir <train_data_dir>
                           An image folder (metadata.jsonl or .txt captions)
                           instead of shards.
+  --dataset_name <dataset_name>
+                          A datasets folder (parquet, Arrow, save_to_disk,
+                          imagefolder) or a hub dataset id in the local cache
+                          (S5).
+  --dataset_config_name <dataset_config_name>
+                          The dataset's configuration (its subfolder).
+  --image_column <image_column>
+                          The dataset's image column. (default: image)
+  --caption_column <caption_column>
+                          The dataset's caption column (text, or a list of
+                          texts: one drawn per epoch). (default: text)
+  --encode_batch_size <encode_batch_size>
+                          Accepted as S5's flag, which it never reads
+                          (--vae_encode_batch_size is used). (default: 8)
   --resolution <resolution>
                           Training images are resized and cropped to this (a
                           multiple of 8; default 512, 1024 for an SDXL teacher).
@@ -283,6 +297,20 @@ IMAGE PROCESSING:
   --train_data_dir <train_data_dir>
                           An image folder (metadata.jsonl or .txt captions)
                           instead of shards.
+  --dataset_name <dataset_name>
+                          A datasets folder (parquet, Arrow, save_to_disk,
+                          imagefolder) or a hub dataset id in the local cache
+                          (S5).
+  --dataset_config_name <dataset_config_name>
+                          The dataset's configuration (its subfolder).
+  --image_column <image_column>
+                          The dataset's image column. (default: image)
+  --caption_column <caption_column>
+                          The dataset's caption column (text, or a list of
+                          texts: one drawn per epoch). (default: text)
+  --encode_batch_size <encode_batch_size>
+                          Accepted as S5's flag, which it never reads
+                          (--vae_encode_batch_size is used). (default: 8)
   --resolution <resolution>
                           Training images are resized and cropped to this (a
                           multiple of 8; default 512, 1024 for an SDXL teacher).
@@ -624,6 +652,11 @@ OPTIONS:
   --train_data_dir <train_data_dir>
                           Image folder (metadata.jsonl or .txt captions beside
                           the images).
+  --dataset_name <dataset_name>
+                          A datasets folder (parquet, Arrow, save_to_disk,
+                          imagefolder) or a cached hub dataset id.
+  --dataset_config_name <dataset_config_name>
+  --cache_dir <cache_dir>
   --image_column <image_column>
                           (default: image)
   --caption_column <caption_column>

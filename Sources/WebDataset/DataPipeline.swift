@@ -8,13 +8,21 @@ public struct DataConfig: Sendable {
     case webDataset(String)
     /// `--train_data_dir` with `--image_column`, `--caption_column`.
     case imageFolder(dir: String, imageColumn: String, captionColumn: String)
+    /// `--dataset_name` (+ `--dataset_config_name`, `--cache_dir`): a folder or a cached hub id.
+    case dataset(name: String, config: String?, imageColumn: String, captionColumn: String, cacheDir: String?)
 
     /// The flag and value a user gave, for messages.
     public var flagDescription: String {
       switch self {
       case .webDataset(let spec): "--train_shards_path_or_url \(spec)"
       case .imageFolder(let dir, _, _): "--train_data_dir \(dir)"
+      case .dataset(let name, _, _, _, _): "--dataset_name \(name)"
       }
+    }
+
+    /// Read by row index in a permutation per epoch (no shuffle buffer).
+    var isIndexed: Bool {
+      if case .webDataset = self { false } else { true }
     }
   }
 
@@ -31,7 +39,7 @@ public struct DataConfig: Sendable {
   public var resampled: Bool = true
   public var shuffleBufferSize: Int = 1000
   public var maxPixels: Int = ImageDecoder.defaultMaxPixels
-  /// Image folders only: S5's `--max_train_samples` truncation after a seeded shuffle.
+  /// Image folders and datasets only: S5's `--max_train_samples` truncation after a seeded shuffle.
   public var maxTrainSamples: Int?
   /// Finished batches each worker may hold ahead of the training thread.
   public var prefetchBatches: Int = 2
@@ -48,15 +56,19 @@ public struct DataConfig: Sendable {
   var workers: Int { max(1, numWorkers) }
 
   /// The data settings from the scripts' flags, one builder for `lcm distill*` and `lcm data
-  /// stats`: shards or an image folder (with its columns; `maxTrainSamples` trims a folder after
-  /// its seeded shuffle, as S5's datasets path; for shards it is only epoch arithmetic).
+  /// stats`: shards, a dataset (S5: `--dataset_name` wins over `--train_data_dir`) or an image
+  /// folder, with its columns; `maxTrainSamples` trims a folder or dataset after its seeded
+  /// shuffle, as S5's datasets path; for shards it is only epoch arithmetic.
   public static func fromFlags(
-    shards: String?, dataDir: String?, imageColumn: String = "image", captionColumn: String = "text", resolution: Int,
+    shards: String?, dataDir: String?, datasetName: String? = nil, datasetConfig: String? = nil, cacheDir: String? = nil,
+    imageColumn: String = "image", captionColumn: String = "text", resolution: Int,
     interpolation: Interpolation, centerCrop: Bool, randomFlip: Bool, batchSize: Int, workers: Int, seed: UInt64,
     maxTrainSamples: Int?
   ) -> DataConfig {
-    let source: Source = shards.map { .webDataset($0) }
-      ?? .imageFolder(dir: dataDir ?? "", imageColumn: imageColumn, captionColumn: captionColumn)
+    let source: Source =
+      if let shards { .webDataset(shards) } else if let datasetName {
+        .dataset(name: datasetName, config: datasetConfig, imageColumn: imageColumn, captionColumn: captionColumn, cacheDir: cacheDir)
+      } else { .imageFolder(dir: dataDir ?? "", imageColumn: imageColumn, captionColumn: captionColumn) }
     var c = DataConfig(
       source: source, transform: ImageTransform(resolution: resolution, interpolation: interpolation, centerCrop: centerCrop, randomFlip: randomFlip),
       batchSize: batchSize, numWorkers: workers, seed: seed)
@@ -81,6 +93,10 @@ public struct DataConfig: Sendable {
     case .webDataset(let spec): s["--train_shards_path_or_url"] = spec
     case .imageFolder(let dir, let image, let caption):
       s["--train_data_dir"] = dir
+      (s["image column"], s["caption column"]) = (image, caption)
+    case .dataset(let name, let config, let image, let caption, _):
+      s["--dataset_name"] = name
+      s["--dataset_config_name"] = config ?? "none"
       (s["image column"], s["caption column"]) = (image, caption)
     }
     return s
@@ -205,7 +221,13 @@ public final class DataPipeline: Sendable {
       cursor = position.batchesConsumed
     }
     var shards: [String] = []
-    if case .webDataset(let spec) = config.source { shards = try ShardSpec.expand(spec) }
+    var located: LocatedDataset?
+    switch config.source {
+    case .webDataset(let spec): shards = try ShardSpec.expand(spec)
+    case .dataset(let name, let datasetConfig, _, _, let cacheDir):
+      located = try DatasetLocator.locate(name, config: datasetConfig, cacheDir: cacheDir)
+    case .imageFolder: break
+    }
     // Sequential mode: node then worker split of the list, as webdataset's split_by_node/worker.
     let slots = w * config.worldSize
     if !config.resampled, case .webDataset = config.source, shards.count < slots {
@@ -217,7 +239,7 @@ public final class DataPipeline: Sendable {
     for i in 0..<w {
       let slot = config.rank * w + i
       let mine = config.resampled ? shards : shards.enumerated().filter { $0.offset % slots == slot }.map(\.element)
-      let worker = Worker(config: config, index: i, slot: slot, slots: slots, shards: mine, start: starts[i], faults: faults, queue: queues[i])
+      let worker = Worker(config: config, index: i, slot: slot, slots: slots, shards: mine, located: located, start: starts[i], faults: faults, queue: queues[i])
       let thread = Thread { worker.run() }
       thread.name = "lcm-data-\(i)"
       thread.stackSize = 4 << 20
@@ -274,16 +296,18 @@ final class Worker: @unchecked Sendable {
   let index: Int
   let slot: Int, slots: Int
   let shards: [String]
+  let located: LocatedDataset?
   let start: WorkerPosition
   let faults: FaultCounters
   let queue: BlockingQueue<WorkerOutput>
 
-  init(config: DataConfig, index: Int, slot: Int, slots: Int, shards: [String], start: WorkerPosition, faults: FaultCounters, queue: BlockingQueue<WorkerOutput>) {
+  init(config: DataConfig, index: Int, slot: Int, slots: Int, shards: [String], located: LocatedDataset?, start: WorkerPosition, faults: FaultCounters, queue: BlockingQueue<WorkerOutput>) {
     self.config = config
     self.index = index
     self.slot = slot
     self.slots = slots
     self.shards = shards
+    self.located = located
     self.start = start
     self.faults = faults
     self.queue = queue
@@ -304,12 +328,21 @@ final class Worker: @unchecked Sendable {
     case .webDataset:
       source = try ShardStream(shards: shards, resampled: config.resampled, opener: config.opener, faults: faults, position: position)
     case .imageFolder(let dir, let imageColumn, let captionColumn):
-      source = try ImageFolderStream(
-        dir: dir, imageColumn: imageColumn, captionColumn: captionColumn, maxSamples: config.maxTrainSamples,
-        seed: config.seed, slot: slot, slots: slots, position: position)
+      let rows = try ImageFolderRows(dir: dir, imageColumn: imageColumn, captionColumn: captionColumn)
+      source = try RowStream(
+        dataset: rows, maxSamples: config.maxTrainSamples, seed: config.seed, slot: slot, slots: slots, position: position, tooFew: "image(s)")
+    case .dataset(let name, _, let imageColumn, let captionColumn, _):
+      let rows: RowDataset =
+        switch located?.kind {
+        case .imageFolder(let dir): try ImageFolderRows(dir: dir, imageColumn: imageColumn, captionColumn: captionColumn)
+        case .tables(let paths): try ArrowRows(name: name, root: located!.root, paths: paths, imageColumn: imageColumn, captionColumn: captionColumn)
+        case nil: throw DataError.badConfig("--dataset_name \(name): not located")
+        }
+      source = try RowStream(
+        dataset: rows, maxSamples: config.maxTrainSamples, seed: config.seed, slot: slot, slots: slots, position: position, tooFew: "row(s)")
     }
-    // Image folders are shuffled by their epoch permutation, as S5's DataLoader; no buffer.
-    let bufferSize = if case .imageFolder = config.source { 0 } else { config.shuffleBufferSize }
+    // Folders and datasets are shuffled by their epoch permutation, as S5's DataLoader; no buffer.
+    let bufferSize = config.source.isIndexed ? 0 : config.shuffleBufferSize
     var shuffle = ShuffleBuffer(size: bufferSize, rng: position.shuffleRNG)
     for ref in position.buffer {
       do {

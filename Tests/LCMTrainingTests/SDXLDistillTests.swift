@@ -9,6 +9,8 @@ import Testing
 struct SDXLDistillTests {
   static let made = LiveFixture.make("scripts/fixtures/make_sdxl_pipeline_fixtures.py", name: "sdxl-distill")
 
+  static let datasets = LiveFixture.make("scripts/fixtures/make_datasets_fixtures.py", name: "sdxl-datasets")
+
   func python(_ code: String) throws -> CommandResult { try runCommand(pythonPath, ["-c", code]) }
 
   @Test func fullUNetAndLoRA() throws {
@@ -43,5 +45,33 @@ struct SDXLDistillTests {
       print('loaded', len(p.get_list_adapters()['unet']))
       """)
     #expect(loads.status == 0 && loads.output.contains("loaded 2"), "\(loads.output)")
+  }
+
+  /// S5's data path: `--dataset_name` on a parquet dataset `datasets` wrote (one corrupt image,
+  /// skipped and counted), the S5 flags by name; the LoRA loads in diffusers.
+  @Test func loraFromAParquetDataset() throws {
+    let teacher = "\(try Self.made.get())/sdxl"
+    let data = "\(try Self.datasets.get())/sdxl"
+    let out = NSTemporaryDirectory() + "sdxl-dataset-\(UInt32.random(in: 0...UInt32.max))"
+    let r = try runLCM([
+      "distill-lora", "--pretrained_teacher_model", teacher, "--dataset_name", data, "--image_column", "image", "--caption_column", "text",
+      "--encode_batch_size", "4", "--resolution", "32", "--train_batch_size", "4", "--max_train_steps", "4", "--validation_steps", "100",
+      "--checkpointing_steps", "100", "--seed", "2", "--lora_rank", "4", "--center_crop", "--random_flip", "--output_dir", out,
+    ])
+    #expect(r.status == 0, "\(r.output)")
+    #expect(r.output.contains("not_an_image"), "the corrupt row is reported: \(r.output)")
+    let loads = try python("""
+      import warnings; warnings.filterwarnings('ignore')
+      from diffusers import StableDiffusionXLPipeline
+      p = StableDiffusionXLPipeline.from_pretrained('\(teacher)')
+      p.load_lora_weights('\(out)', weight_name='pytorch_lora_weights.safetensors')
+      print('loaded', len(p.get_list_adapters()['unet']))
+      """)
+    #expect(loads.status == 0 && loads.output.contains("loaded 1"), "\(loads.output)")
+    // a hub id that is not cached is one line, before anything is written
+    let missing = try runLCM(["distill-lora", "--pretrained_teacher_model", teacher, "--dataset_name", "nobody/nothing-here",
+                              "--max_train_steps", "1", "--output_dir", out + "-missing"])
+    #expect(missing.status != 0 && missing.output.contains("not in the Hugging Face cache"), "\(missing.output)")
+    #expect(!FileManager.default.fileExists(atPath: out + "-missing"))
   }
 }
