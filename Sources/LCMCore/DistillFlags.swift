@@ -61,6 +61,12 @@ extension DistillFlags {
   var datasetName: String? { imageProcessing.datasetName }
   var resolution: Int { imageProcessing.resolution ?? (isSDXLTeacher ? 1024 : 512) }
   var useFixCropAndSize: Bool { imageProcessing.useFixCropAndSize }
+  /// S3/S4 filter their shards (and take the original size from the json); S1/S2 never do.
+  var webdatasetFilter: WebdatasetFilter? {
+    let i = imageProcessing
+    guard trainShards != nil, i.wdsFilter == "on" || (i.wdsFilter == "auto" && isSDXLTeacher) else { return nil }
+    return WebdatasetFilter(minSize: i.wdsMinSize, maxPWatermark: i.wdsMaxPWatermark, widthKey: i.wdsJSONWidthKey, heightKey: i.wdsJSONHeightKey)
+  }
   /// The SDXL scripts' defaults apply to a teacher with a second text encoder (read from its
   /// model_index.json; an unreadable teacher counts as SD, and fails later with its own error).
   var isSDXLTeacher: Bool {
@@ -149,6 +155,8 @@ extension DistillFlags {
     if let world = ProcessInfo.processInfo.environment["WORLD_SIZE"], (Int(world) ?? 1) > 1 {
       p.append("WORLD_SIZE=\(world): multi-process training is not available yet (a later issue); run one process")
     }
+    need(["auto", "on", "off"].contains(imageProcessing.wdsFilter), "--wds_filter must be auto, on or off, got '\(imageProcessing.wdsFilter)'")
+    if imageProcessing.wdsFilter == "on" && trainShards == nil { w.append("--wds_filter acts on --train_shards_path_or_url only") }
     if useFixCropAndSize && !isSDXLTeacher { w.append("--use_fix_crop_and_size acts on SDXL teachers' micro-conditioning only; this teacher has none") }
     p += methodProblems
     return (p, w)

@@ -56,6 +56,15 @@ struct ImageProcessingOptions: ParsableArguments {
   @Flag(name: .customLong("random_flip"), help: "Flip images horizontally at random.") var randomFlip = false
   @Flag(name: .customLong("use_fix_crop_and_size"), help: "SDXL: micro-condition every sample on (resolution, resolution) with no crop, as the SDXL scripts' flag.")
   var useFixCropAndSize = false
+  @Option(name: .customLong("wds_filter"), help: "The SDXL scripts' WebdatasetFilter on shards: auto (on for an SDXL teacher), on or off.")
+  var wdsFilter = "auto"
+  @Option(name: .customLong("wds_min_size"), help: "WebdatasetFilter: smallest json width and height kept (the scripts' MIN_SIZE).")
+  var wdsMinSize = 700.0
+  @Option(name: .customLong("wds_max_pwatermark"), help: "WebdatasetFilter: largest json pwatermark kept.") var wdsMaxPWatermark = 0.5
+  @Option(name: .customLong("wds_json_width_key"), help: "WebdatasetFilter: the json's width key (original_width for LAION).")
+  var wdsJSONWidthKey = "width"
+  @Option(name: .customLong("wds_json_height_key"), help: "WebdatasetFilter: the json's height key (original_height for LAION).")
+  var wdsJSONHeightKey = "height"
 }
 
 struct DataloaderOptions: ParsableArguments {

@@ -36,11 +36,13 @@ extension DistillFlags {
     let (steps, epochs) = stepsAndEpochs()
     if let epochs { log.info("\(steps) steps (\(epochs) epoch(s) of --max_train_samples \(maxTrainSamples!))") }
 
-    let dataConfig = DataConfig.fromFlags(
+    var dataConfig = DataConfig.fromFlags(
       shards: trainShards, dataDir: trainDataDir, datasetName: datasetName, datasetConfig: imageProcessing.datasetConfigName,
       cacheDir: cacheDir, imageColumn: imageProcessing.imageColumn, captionColumn: imageProcessing.captionColumn, resolution: resolution, interpolation: Interpolation(rawValue: interpolationType)!,
       centerCrop: centerCrop, randomFlip: randomFlip, batchSize: trainBatchSize, workers: dataloaderNumWorkers, seed: seed,
       maxTrainSamples: maxTrainSamples)
+    dataConfig.filter = webdatasetFilter
+    if let filter = dataConfig.filter { log.info("WebdatasetFilter on the shards (\(filter)); original sizes from the json (--wds_filter off to disable)") }
     var settings = RunSettings(
       outputDir: outputDir, maxTrainSteps: steps, checkpointingSteps: checkpointingSteps, validationSteps: validationSteps,
       validationPrompts: validationPrompts.isEmpty ? LCDTrainer.scriptValidationPrompts : validationPrompts,

@@ -120,6 +120,21 @@ IMAGE PROCESSING:
   --random_flip           Flip images horizontally at random.
   --use_fix_crop_and_size SDXL: micro-condition every sample on (resolution,
                           resolution) with no crop, as the SDXL scripts' flag.
+  --wds_filter <wds_filter>
+                          The SDXL scripts' WebdatasetFilter on shards: auto
+                          (on for an SDXL teacher), on or off. (default: auto)
+  --wds_min_size <wds_min_size>
+                          WebdatasetFilter: smallest json width and height kept
+                          (the scripts' MIN_SIZE). (default: 700.0)
+  --wds_max_pwatermark <wds_max_pwatermark>
+                          WebdatasetFilter: largest json pwatermark kept.
+                          (default: 0.5)
+  --wds_json_width_key <wds_json_width_key>
+                          WebdatasetFilter: the json's width key
+                          (original_width for LAION). (default: width)
+  --wds_json_height_key <wds_json_height_key>
+                          WebdatasetFilter: the json's height key
+                          (original_height for LAION). (default: height)
 
 DATALOADER:
   --dataloader_num_workers <dataloader_num_workers>
@@ -321,6 +336,21 @@ IMAGE PROCESSING:
   --random_flip           Flip images horizontally at random.
   --use_fix_crop_and_size SDXL: micro-condition every sample on (resolution,
                           resolution) with no crop, as the SDXL scripts' flag.
+  --wds_filter <wds_filter>
+                          The SDXL scripts' WebdatasetFilter on shards: auto
+                          (on for an SDXL teacher), on or off. (default: auto)
+  --wds_min_size <wds_min_size>
+                          WebdatasetFilter: smallest json width and height kept
+                          (the scripts' MIN_SIZE). (default: 700.0)
+  --wds_max_pwatermark <wds_max_pwatermark>
+                          WebdatasetFilter: largest json pwatermark kept.
+                          (default: 0.5)
+  --wds_json_width_key <wds_json_width_key>
+                          WebdatasetFilter: the json's width key
+                          (original_width for LAION). (default: width)
+  --wds_json_height_key <wds_json_height_key>
+                          WebdatasetFilter: the json's height key
+                          (original_height for LAION). (default: height)
 
 DATALOADER:
   --dataloader_num_workers <dataloader_num_workers>

@@ -41,6 +41,8 @@ public struct DataConfig: Sendable {
   public var maxPixels: Int = ImageDecoder.defaultMaxPixels
   /// Image folders and datasets only: S5's `--max_train_samples` truncation after a seeded shuffle.
   public var maxTrainSamples: Int?
+  /// Shards only: the SDXL scripts' WebdatasetFilter, and their original size from its json.
+  public var filter: WebdatasetFilter?
   /// Finished batches each worker may hold ahead of the training thread.
   public var prefetchBatches: Int = 2
   public var opener = ShardOpener()
@@ -79,6 +81,7 @@ public struct DataConfig: Sendable {
   /// What a saved position must agree with to be restored.
   var fingerprint: String {
     "\(source)|seed \(seed)|rank \(rank)/\(worldSize)|workers \(workers)|batch \(batchSize)|resampled \(resampled)|shuffle \(shuffleBufferSize)|\(transform)"
+      + (filter.map { "|filter \($0)" } ?? "")
   }
 
   /// The same settings by the name a user knows them by (a flag where there is one).
@@ -89,6 +92,7 @@ public struct DataConfig: Sendable {
       "--resolution": "\(transform.resolution)", "--interpolation_type": transform.interpolation.rawValue,
       "--center_crop": "\(transform.centerCrop)", "--random_flip": "\(transform.randomFlip)",
     ]
+    if let filter { s["WebdatasetFilter"] = "\(filter)" }
     switch source {
     case .webDataset(let spec): s["--train_shards_path_or_url"] = spec
     case .imageFolder(let dir, let image, let caption):
@@ -323,10 +327,11 @@ final class Worker: @unchecked Sendable {
 
   func loop() throws(DataError) {
     var position = start
-    let source: RawSampleSource
+    var source: RawSampleSource
     switch config.source {
     case .webDataset:
       source = try ShardStream(shards: shards, resampled: config.resampled, opener: config.opener, faults: faults, position: position)
+      if let filter = config.filter { source = FilteredSource(source, filter: filter, faults: faults) }
     case .imageFolder(let dir, let imageColumn, let captionColumn):
       let rows = try ImageFolderRows(dir: dir, imageColumn: imageColumn, captionColumn: captionColumn)
       source = try RowStream(
@@ -365,7 +370,9 @@ final class Worker: @unchecked Sendable {
         var rng = DataRNG(seed: config.seed, stream: [UInt64(config.rank), UInt64(index), 3, UInt64(position.samplesOut)])
         position.samplesOut += 1
         do {
-          batch.append(try decoder.decode(raw, rng: &rng))
+          var sample = try decoder.decode(raw, rng: &rng)
+          if let size = config.filter?.originalSize(sample.json) { sample.originalSize = size }
+          batch.append(sample)
           decodedEver = true
           skipStreak = 0
         } catch {

@@ -15,6 +15,7 @@ public enum DataFault: String, Sendable, CaseIterable, Codable {
   case missingCaption = "missing_caption"  // no text/txt/caption member (or caption column)
   case badCaption = "bad_caption"  // caption not UTF-8
   case badMetadata = "bad_metadata"  // json member that does not parse
+  case filtered = "filtered"  // dropped by the SDXL scripts' WebdatasetFilter (size, watermark)
 }
 
 /// A skipped sample or shard, reported once per (fault, shard).

@@ -32,10 +32,10 @@ final class ShardStream: RawSampleSource {
     rng = position.shardRNG
     sequenceIndex = position.sequenceIndex
     if let shard = position.shard {
-      do {
+      do throws(DataError) {
         current = ShardSampleReader(source: try opener.open(shard, at: position.shardOffset), shard: shard, startOffset: position.shardOffset)
         currentURL = shard
-      } catch let error as DataError { record(error) } catch {}
+      } catch { record(error) }
     }
   }
 

@@ -9,6 +9,14 @@ public let repoRoot = URL(fileURLWithPath: #filePath)
   .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
 /// The reference Python (torch, diffusers, ...): $SWIFT_LCM_PYTHON, else the one scripts/setup.sh makes.
+/// The unmodified upstream scripts (the workplace's shared/reference/upstream beside the
+/// repository, or $SWIFT_LCM_UPSTREAM); nil where a clone stands alone. Parity tests that run
+/// their helpers are enabled only where they are.
+public let upstreamScripts: String? = {
+  let candidates = [ProcessInfo.processInfo.environment["SWIFT_LCM_UPSTREAM"], "\(repoRoot)/../shared/reference/upstream", "\(repoRoot)/shared/reference/upstream"]
+  return candidates.compactMap { $0 }.first { FileManager.default.fileExists(atPath: "\($0)/train_lcm_distill_sdxl_wds.py") }
+}()
+
 public let pythonPath: String =
   ProcessInfo.processInfo.environment["SWIFT_LCM_PYTHON"] ?? (NSHomeDirectory() + "/.cache/swift-lcm/py/bin/python")
 
