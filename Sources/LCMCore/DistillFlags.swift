@@ -157,6 +157,9 @@ extension DistillFlags {
     }
     need(["auto", "on", "off"].contains(imageProcessing.wdsFilter), "--wds_filter must be auto, on or off, got '\(imageProcessing.wdsFilter)'")
     if imageProcessing.wdsFilter == "on" && trainShards == nil { w.append("--wds_filter acts on --train_shards_path_or_url only") }
+    if pretrainedTeacherModel.contains("playground") && !precision.teacherNoAutocast && mixedPrecision.map({ $0 != "no" }) == true {
+      w.append("S4 runs a teacher whose name contains 'playground' outside autocast; here that is --teacher_no_autocast (not given: the teacher runs under autocast)")
+    }
     if useFixCropAndSize && !isSDXLTeacher { w.append("--use_fix_crop_and_size acts on SDXL teachers' micro-conditioning only; this teacher has none") }
     p += methodProblems
     return (p, w)
@@ -226,6 +229,7 @@ extension DistillFlags {
     (c.mixedPrecision, c.castTeacherUNet, c.vaePath) = (autocastDType, castTeacherUNet, pretrainedVAE)
     c.use8bitAdam = use8bitAdam
     c.useFixCropAndSize = useFixCropAndSize
+    c.lcd.teacherAutocast = !precision.teacherNoAutocast
     configureMethod(&c)
     return c
   }

@@ -124,6 +124,8 @@ struct MixedPrecisionOptions: ParsableArguments {
   var mixedPrecision: String?
   @Flag(name: .customLong("allow_tf32"), help: "Allow TF32 matmuls on Ampere and newer GPUs.") var allowTF32 = false
   @Flag(name: .customLong("cast_teacher_unet"), help: "Keep the teacher's weights in the mixed-precision dtype.") var castTeacherUNet = false
+  @Flag(name: .customLong("teacher_no_autocast"), help: "Run the teacher outside autocast, in its weights' dtype (S4 does so for teachers named 'playground').")
+  var teacherNoAutocast = false
 }
 
 struct TrainingOptimizationOptions: ParsableArguments {

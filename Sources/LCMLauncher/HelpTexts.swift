@@ -217,6 +217,8 @@ MIXED PRECISION:
   --allow_tf32            Allow TF32 matmuls on Ampere and newer GPUs.
   --cast_teacher_unet     Keep the teacher's weights in the mixed-precision
                           dtype.
+  --teacher_no_autocast   Run the teacher outside autocast, in its weights'
+                          dtype (S4 does so for teachers named 'playground').
 
 TRAINING OPTIMIZATIONS:
   --enable_xformers_memory_efficient_attention
@@ -436,6 +438,8 @@ MIXED PRECISION:
   --allow_tf32            Allow TF32 matmuls on Ampere and newer GPUs.
   --cast_teacher_unet     Keep the teacher's weights in the mixed-precision
                           dtype.
+  --teacher_no_autocast   Run the teacher outside autocast, in its weights'
+                          dtype (S4 does so for teachers named 'playground').
 
 TRAINING OPTIMIZATIONS:
   --enable_xformers_memory_efficient_attention

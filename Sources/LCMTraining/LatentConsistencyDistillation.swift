@@ -16,6 +16,9 @@ public struct LCDConfig: Sendable {
   /// --mixed_precision: the UNets run under torch.autocast with this dtype (nil: fp32). The
   /// student's output is cast back to fp32, as accelerate's prepared model returns it.
   public var autocast: DType? = nil
+  /// false: the teacher runs outside autocast, in its weights' dtype (S4's rule for teachers named
+  /// "playground", as an explicit flag here: --teacher_no_autocast).
+  public var teacherAutocast = true
   public init() {}
 }
 
@@ -132,7 +135,7 @@ public final class LatentConsistencyDistillation {
       // half the kernel launches and fuller kernels. Its teacher autocast has no dtype (fp16 on
       // CUDA even in bf16 runs); here the run's dtype, inputs in the teacher's dtype as the script
       let dt = method.teacherDType
-      let out = try autocasting {
+      let out = try (config.teacherAutocast ? autocasting : { try $0() }) {
         try method.teacher(
           Tensor.cat([noisy, noisy]).to(dt), timestep: Tensor.cat([startTimesteps, startTimesteps]),
           conditioning: conditioning.to(dt).batched(with: unconditional.to(dt)))

@@ -85,4 +85,33 @@ struct LCDStepTests {
     #expect(w.allSatisfy { $0 >= 5 && $0 < 15 })
     #expect(r.noise.shape == [64, 4, 2, 2])
   }
+
+  /// --teacher_no_autocast: under bf16 autocast the teacher then computes in fp32, so the solver
+  /// step x_prev (which only the teacher shapes) equals the all-fp32 step's, and differs from the
+  /// autocast teacher's.
+  @Test func teacherOutsideAutocast() throws {
+    let tag = "epsilon_l2"
+    let teacher = try UNet2DConditionModel.load(folder: "\(repoRoot)/Tests/Fixtures/unet/sd1")
+    try teacher.store.setTrainable(false)
+    var cfg = teacher.config
+    cfg.timeCondProjDim = 8
+    let studentStore = ParameterStore()
+    let student = try UNet2DConditionModel(config: cfg, store: studentStore)
+    try studentStore.load(Dictionary(uniqueKeysWithValues: teacher.store.stateDict()), source: "teacher", keepMissing: ["time_embedding.cond_proj.weight"])
+    func xPrev(bf16: Bool, teacherAutocast: Bool) throws -> Tensor {
+      var lc = LCDConfig()
+      lc.autocast = bf16 ? .bfloat16 : nil
+      lc.teacherAutocast = teacherAutocast
+      let lcd = try LatentConsistencyDistillation(
+        teacher: teacher, student: student, target: student, noiseScheduler: DDPMScheduler(), config: lc)
+      let r = LCDRandomness(index: try t("\(tag).index"), noise: try t("\(tag).noise"), w: try t("\(tag).w"))
+      return try Torch.noGrad {
+        try lcd.loss(latents: t("\(tag).latents"), promptEmbeds: t("\(tag).prompt_embeds"),
+                     uncondPromptEmbeds: t("\(tag).uncond_prompt_embeds"), randomness: r).xPrev
+      }
+    }
+    let fp32 = try xPrev(bf16: false, teacherAutocast: true)
+    #expect(try maxAbsDiff(xPrev(bf16: true, teacherAutocast: false), fp32) == 0)
+    #expect(try maxAbsDiff(xPrev(bf16: true, teacherAutocast: true), fp32) > 1e-4)
+  }
 }
