@@ -14,6 +14,12 @@ func saveComponent(folder: String, config: some DiffusersConfig, store: Paramete
 let savedBy = "swift-lcm"
 
 extension UNet2DConditionConfig {
+  /// `transformer_layers_per_block` as an int per block, or per-layer lists with the reverse key.
+  var transformerLayersJSON: (down: [Any], up: [[Int]]?) {
+    guard perLayerTransformerDepths else { return (downTransformerLayers.enumerated().map { i, l in l.first ?? (i == downTransformerLayers.count - 1 ? midTransformerLayers : 1) }, nil) }
+    return (downTransformerLayers.enumerated().map { i, l in i == downTransformerLayers.count - 1 && l.isEmpty ? [midTransformerLayers] : l }, upTransformerLayers)
+  }
+
   /// The diffusers config.json of this UNet.
   public var jsonObject: [String: Any] {
     var d: [String: Any] = [
@@ -23,11 +29,12 @@ extension UNet2DConditionConfig {
       "mid_block_type": midBlockType as Any? ?? NSNull(), "up_block_types": upBlockTypes,
       "block_out_channels": blockOutChannels, "layers_per_block": layersPerBlock, "downsample_padding": downsamplePadding,
       "mid_block_scale_factor": midBlockScaleFactor, "dropout": dropout, "act_fn": actFn, "norm_num_groups": normNumGroups,
-      "norm_eps": normEps, "cross_attention_dim": crossAttentionDim, "transformer_layers_per_block": transformerLayersPerBlock,
+      "norm_eps": normEps, "cross_attention_dim": crossAttentionDim, "transformer_layers_per_block": transformerLayersJSON.down,
       "attention_head_dim": numAttentionHeads, "num_attention_heads": NSNull(), "use_linear_projection": useLinearProjection,
       "upcast_attention": upcastAttention, "resnet_out_scale_factor": resnetOutScaleFactor,
       "conv_in_kernel": convInKernel, "conv_out_kernel": convOutKernel,
     ]
+    if let up = transformerLayersJSON.up { d["reverse_transformer_layers_per_block"] = up }
     d["sample_size"] = sampleSize ?? NSNull()
     d["addition_embed_type"] = additionEmbedType ?? NSNull()
     d["addition_time_embed_dim"] = additionTimeEmbedDim ?? NSNull()

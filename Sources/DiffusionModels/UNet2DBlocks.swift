@@ -32,14 +32,14 @@ public final class CrossAttnDownBlock2D {
 
   init(
     _ path: ModulePath, crossAttention: Bool, numLayers: Int, inChannels: Int, outChannels: Int, addDownsample: Bool,
-    downsamplePadding: Int, heads: Int, transformerLayers: Int, crossAttentionDim: Int, settings s: BlockSettings
+    downsamplePadding: Int, heads: Int, transformerLayers: [Int], crossAttentionDim: Int, settings s: BlockSettings
   ) throws(TorchError) {
     var resnets: [ResnetBlock2D] = [], attentions: [Transformer2DModel] = []
     for i in 0..<numLayers {
       resnets.append(try s.resnet(path / "resnets" / i, i == 0 ? inChannels : outChannels, outChannels))
       if crossAttention {
         attentions.append(try s.transformer(
-          path / "attentions" / i, channels: outChannels, heads: heads, layers: transformerLayers, crossAttentionDim: crossAttentionDim))
+          path / "attentions" / i, channels: outChannels, heads: heads, layers: transformerLayers[i], crossAttentionDim: crossAttentionDim))
       }
     }
     self.resnets = resnets
@@ -73,7 +73,7 @@ public final class CrossAttnUpBlock2D {
 
   init(
     _ path: ModulePath, crossAttention: Bool, numLayers: Int, inChannels: Int, prevOutputChannel: Int, outChannels: Int,
-    addUpsample: Bool, heads: Int, transformerLayers: Int, crossAttentionDim: Int, settings s: BlockSettings
+    addUpsample: Bool, heads: Int, transformerLayers: [Int], crossAttentionDim: Int, settings s: BlockSettings
   ) throws(TorchError) {
     var resnets: [ResnetBlock2D] = [], attentions: [Transformer2DModel] = []
     for i in 0..<numLayers {
@@ -82,7 +82,7 @@ public final class CrossAttnUpBlock2D {
       resnets.append(try s.resnet(path / "resnets" / i, resIn + skip, outChannels))
       if crossAttention {
         attentions.append(try s.transformer(
-          path / "attentions" / i, channels: outChannels, heads: heads, layers: transformerLayers, crossAttentionDim: crossAttentionDim))
+          path / "attentions" / i, channels: outChannels, heads: heads, layers: transformerLayers[i], crossAttentionDim: crossAttentionDim))
       }
     }
     self.resnets = resnets

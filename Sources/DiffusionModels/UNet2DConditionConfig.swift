@@ -21,7 +21,14 @@ public struct UNet2DConditionConfig: Sendable {
   public var normNumGroups = 32
   public var normEps = 1e-5
   public var crossAttentionDim = [1280, 1280, 1280, 1280]
-  public var transformerLayersPerBlock = [1, 1, 1, 1]
+  /// Transformer blocks per attention layer: down block i's layers (`transformer_layers_per_block`,
+  /// an int per block or, as SSD-1B / Vega-style configs, a list per layer), the mid block's, and
+  /// up block i's (`reverse_transformer_layers_per_block`, else the down blocks' reversed).
+  public var downTransformerLayers: [[Int]] = Array(repeating: [1, 1], count: 4)
+  public var midTransformerLayers = 1
+  public var upTransformerLayers: [[Int]] = Array(repeating: [1, 1, 1], count: 4)
+  /// The config gave per-layer lists (saved back as lists, with the reverse key).
+  public var perLayerTransformerDepths = false
   /// Heads per block: diffusers' `num_attention_heads or attention_head_dim` quirk already applied.
   public var numAttentionHeads = [8, 8, 8, 8]
   public var useLinearProjection = false
@@ -85,7 +92,7 @@ public struct UNet2DConditionConfig: Sendable {
     normNumGroups = groups
     normEps = try c.double("norm_eps", 1e-5)
     crossAttentionDim = try c.intOrList("cross_attention_dim", count: n, 1280, in: sizes, where: attends)
-    transformerLayersPerBlock = try c.intOrList("transformer_layers_per_block", count: n, 1, in: counts, where: attends)
+    try readTransformerLayers(c, n: n, attends: attends)
     // diffusers: num_attention_heads = num_attention_heads or attention_head_dim (a naming quirk);
     // setting num_attention_heads itself raises in diffusers, and so here.
     if !c.isNull("num_attention_heads") {
@@ -117,7 +124,7 @@ public struct UNet2DConditionConfig: Sendable {
     }
     // Known diffusers options this project does not implement: only their defaults load.
     for key in ["class_embed_type", "encoder_hid_dim", "encoder_hid_dim_type", "num_class_embeds", "time_embedding_dim",
-                "time_embedding_act_fn", "timestep_post_act", "cross_attention_norm", "reverse_transformer_layers_per_block",
+                "time_embedding_act_fn", "timestep_post_act", "cross_attention_norm",
                 "mid_block_only_cross_attention"] {
       try c.unsupported(key)
     }
@@ -138,4 +145,55 @@ public struct UNet2DConditionConfig: Sendable {
   }
 
   public init(path: String) throws { try self.init(reader: ConfigReader(path: path)) }
+
+  /// diffusers' reading: an int (every block), a list with an int or a per-layer list per block;
+  /// a per-layer list needs `reverse_transformer_layers_per_block` (one int or list per up block).
+  mutating func readTransformerLayers(_ c: ConfigReader, n: Int, attends: (Int) -> Bool) throws {
+    let f = c.file, key = "transformer_layers_per_block", rKey = "reverse_transformer_layers_per_block"
+    let counts = 0...ConfigLimits.layers
+    func entry(_ v: Any, _ field: String, layers: Int, check: Bool) throws -> [Int] {
+      if let num = v as? NSNumber {
+        guard let i = ConfigReader.exactInt(num) else { throw ConfigError(f, "\(field) must be an integer, got \(num.stringValue)") }
+        if check { try c.check(i, in: counts, field) }
+        return Array(repeating: i, count: layers)
+      }
+      guard let list = v as? [Any] else { throw ConfigError(f, "\(field) must be an integer or a list of integers") }
+      // diffusers indexes the list per layer: fewer entries than layers raise there
+      guard list.count >= layers else { throw ConfigError(f, "\(field) has \(list.count) entries for \(layers) layers") }
+      return try list.prefix(layers).enumerated().map { j, x in
+        guard let num = x as? NSNumber, let i = ConfigReader.exactInt(num) else {
+          throw ConfigError(f, "\(field)[\(j)] must be an integer, got \(ConfigReader.show(x))")
+        }
+        if check { try c.check(i, in: counts, "\(field)[\(j)]") }
+        return i
+      }
+    }
+    let raw: [Any]
+    if c.isNull(key) {
+      raw = Array(repeating: NSNumber(value: 1), count: n)
+    } else if let num = c.values[key] as? NSNumber {
+      raw = Array(repeating: num, count: n)
+    } else if let list = c.values[key] as? [Any] {
+      guard list.count == n else { throw ConfigError(f, "\(key) has \(list.count) entries, expected \(n) (one per block)") }
+      raw = list
+    } else {
+      throw ConfigError(f, "\(key) must be an integer or a list of \(n) entries")
+    }
+    let single = c.values[key] is NSNumber || c.isNull(key)
+    func field(_ i: Int) -> String { single ? key : "\(key)[\(i)]" }
+    downTransformerLayers = try raw.enumerated().map { i, v in try entry(v, field(i), layers: layersPerBlock[i], check: attends(i)) }
+    // the mid block (one layer) takes the last block's entry: its int, or its list's first
+    midTransformerLayers = try entry(raw[n - 1], field(n - 1), layers: 1, check: attends(n - 1))[0]
+    perLayerTransformerDepths = raw.contains { $0 is [Any] }
+    let upLayers = layersPerBlock.reversed().map { $0 + 1 }
+    if c.isNull(rKey) {
+      if perLayerTransformerDepths { throw ConfigError(f, "per-layer \(key) needs \(rKey) (diffusers raises too)") }
+      upTransformerLayers = try raw.reversed().enumerated().map { i, v in try entry(v, field(n - 1 - i), layers: upLayers[i], check: attends(n - 1 - i)) }
+    } else {
+      guard let list = c.values[rKey] as? [Any], list.count == n else { throw ConfigError(f, "\(rKey) must be a list of \(n) entries (one per up block)") }
+      let up = upBlockTypes
+      upTransformerLayers = try list.enumerated().map { i, v in try entry(v, "\(rKey)[\(i)]", layers: upLayers[i], check: up[i] == "CrossAttnUpBlock2D") }
+      perLayerTransformerDepths = true
+    }
+  }
 }

@@ -46,7 +46,7 @@ public final class UNet2DConditionModel {
       down.append(try CrossAttnDownBlock2D(
         root / "down_blocks" / i, crossAttention: type == "CrossAttnDownBlock2D", numLayers: c.layersPerBlock[i],
         inChannels: input, outChannels: output, addDownsample: i < n - 1, downsamplePadding: c.downsamplePadding,
-        heads: c.numAttentionHeads[i], transformerLayers: c.transformerLayersPerBlock[i],
+        heads: c.numAttentionHeads[i], transformerLayers: c.downTransformerLayers[i],
         crossAttentionDim: c.crossAttentionDim[i], settings: s))
     }
     downBlocks = down
@@ -55,13 +55,13 @@ public final class UNet2DConditionModel {
       ms.outputScaleFactor = c.midBlockScaleFactor
       midBlock = try UNetMidBlock2DCrossAttn(
         root / "mid_block", inChannels: c.blockOutChannels[n - 1], heads: c.numAttentionHeads[n - 1],
-        transformerLayers: c.transformerLayersPerBlock[n - 1], crossAttentionDim: c.crossAttentionDim[n - 1], settings: ms)
+        transformerLayers: c.midTransformerLayers, crossAttentionDim: c.crossAttentionDim[n - 1], settings: ms)
     } else {
       midBlock = nil
     }
     let rChannels = Array(c.blockOutChannels.reversed())
     let rHeads = Array(c.numAttentionHeads.reversed()), rLayers = Array(c.layersPerBlock.reversed())
-    let rTransformer = Array(c.transformerLayersPerBlock.reversed()), rCross = Array(c.crossAttentionDim.reversed())
+    let rCross = Array(c.crossAttentionDim.reversed())
     var up: [CrossAttnUpBlock2D] = []
     output = rChannels[0]
     for (i, type) in c.upBlockTypes.enumerated() {
@@ -71,7 +71,7 @@ public final class UNet2DConditionModel {
       up.append(try CrossAttnUpBlock2D(
         root / "up_blocks" / i, crossAttention: type == "CrossAttnUpBlock2D", numLayers: rLayers[i] + 1,
         inChannels: input, prevOutputChannel: prev, outChannels: output, addUpsample: i < n - 1, heads: rHeads[i],
-        transformerLayers: rTransformer[i], crossAttentionDim: rCross[i], settings: s))
+        transformerLayers: c.upTransformerLayers[i], crossAttentionDim: rCross[i], settings: s))
     }
     upBlocks = up
     convNormOut = try GroupNorm(root / "conv_norm_out", numGroups: c.normNumGroups, numChannels: ch0, eps: c.normEps)

@@ -33,7 +33,7 @@ struct UNetParityTests {
       timestepCond: x.optional("timestep_cond"), addedConditions: added)
   }
 
-  @Test(arguments: ["sd1", "sd2", "lcm", "sdxl"], ["a", "b"])
+  @Test(arguments: ["sd1", "sd2", "lcm", "sdxl", "ssd"], ["a", "b"])
   func forwardMatches(name: String, tag: String) throws {
     let unet = try UNet2DConditionModel.load(folder: "\(unetFixtures)/\(name)")
     let io = try SafeTensorsFile(path: "\(unetFixtures)/\(name)/io.safetensors")
@@ -45,7 +45,7 @@ struct UNetParityTests {
     #expect(diff < 1e-4, "\(name) \(tag): max abs diff \(diff)")
   }
 
-  @Test(arguments: ["sd1", "sdxl"], [false, true])
+  @Test(arguments: ["sd1", "sdxl", "ssd"], [false, true])
   func gradientsMatch(name: String, checkpointing: Bool) throws {
     let unet = try UNet2DConditionModel.load(folder: "\(unetFixtures)/\(name)")
     unet.store.isTraining = true
@@ -59,10 +59,26 @@ struct UNetParityTests {
   }
 }
 
+/// Per-layer depths (SSD-1B / Vega-style) are saved back as diffusers reads them.
+@Suite("asymmetric UNet config")
+struct AsymmetricConfigTests {
+  @Test func perLayerDepthsRoundTrip() throws {
+    let unet = try UNet2DConditionModel.load(folder: "\(unetFixtures)/ssd")
+    let dir = NSTemporaryDirectory() + "ssd-\(UInt32.random(in: 0...UInt32.max))"
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try unet.save(folder: dir)
+    let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/config.json"))) as! [String: Any]
+    #expect("\(saved["transformer_layers_per_block"]!)" == "\([[1, 1], [1, 2], [2, 1]] as [Any])")
+    #expect("\(saved["reverse_transformer_layers_per_block"]!)" == "\([[1, 2, 3], [2, 1, 1], [1, 1, 1]] as [Any])")
+    let again = try UNet2DConditionModel.load(folder: dir)
+    #expect(again.config.upTransformerLayers == unet.config.upTransformerLayers && again.config.downTransformerLayers == unet.config.downTransformerLayers)
+  }
+}
+
 /// Full-size architectures built on the meta device have exactly diffusers' key → shape sets.
 @Suite("full-size UNet architectures")
 struct UNetArchitectureTests {
-  @Test(arguments: ["sd15", "sd21", "sdxl", "lcm_sd15", "lcm_sdxl"])
+  @Test(arguments: ["sd15", "sd21", "sdxl", "lcm_sd15", "lcm_sdxl", "sdxl_refiner", "ssd_1b", "vega"])
   func keysAndShapes(name: String) throws {
     let data = try Data(contentsOf: URL(fileURLWithPath: "\(unetFixtures)/keys_\(name).json"))
     let json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
@@ -90,6 +106,8 @@ struct UNetBadInputTests {
     (#"{"down_block_types": ["AttnDownBlock2D", "DownBlock2D"], "up_block_types": ["UpBlock2D", "UpBlock2D"], "block_out_channels": [32, 64]}"#, "AttnDownBlock2D"),
     (#"{"num_attention_heads": 8}"#, "num_attention_heads"),
     (#"{"layers_per_block": [1, 2]}"#, "layers_per_block"),
+    (#"{"transformer_layers_per_block": [1, [1, 1], 1, 1]}"#, "reverse_transformer_layers_per_block"),
+    (#"{"transformer_layers_per_block": [1, [1], 1, 1], "reverse_transformer_layers_per_block": [1, 1, 1, 1]}"#, "transformer_layers_per_block[1] has 1 entries for 2 layers"),
     (#"{"addition_embed_type": "text"}"#, "addition_embed_type"),
     (#"{"block_out_channels": [32, 64, 48, 128], "norm_num_groups": 32}"#, "norm_num_groups"),
   ])
