@@ -38,7 +38,8 @@ struct Generate: ParsableCommand {
   @Option(name: .customLong("lora_scale")) var loraScale = 1.0
   @Flag(name: .customLong("fuse_lora"), help: "Merge the LoRA into the UNet weights.") var fuseLora = false
   @Option(name: .customLong("init_image"), help: "img2img: the starting image (PNG, JPEG, WebP).") var initImage: String?
-  @Option(name: .customLong("strength")) var strength = 0.8
+  @Option(name: .customLong("strength"), help: "img2img: how far the image is noised (default 0.8, 0.3 for SDXL as its img2img pipeline).")
+  var strength: Double?
   @Option(name: .customLong("scheduler"), help: "lcm, or ddim for the teacher's sampler.") var scheduler = "lcm"
 
   func validate() throws {
@@ -46,7 +47,7 @@ struct Generate: ParsableCommand {
     guard numImagesPerPrompt > 0 else { throw ValidationError("--num_images_per_prompt must be positive") }
     if let height, height % 8 != 0 || height <= 0 { throw ValidationError("--height must be a positive multiple of 8, got \(height)") }
     if let width, width % 8 != 0 || width <= 0 { throw ValidationError("--width must be a positive multiple of 8, got \(width)") }
-    guard strength > 0, strength <= 1 else { throw ValidationError("--strength must be in (0, 1], got \(strength)") }
+    if let strength, !(strength > 0 && strength <= 1) { throw ValidationError("--strength must be in (0, 1], got \(strength)") }
     guard Device(parsing: device) != nil else { throw ValidationError("--device must be cpu or cuda[:N], got '\(device)'") }
     guard [DType.float32, .float16, .bfloat16].contains(DType(name: dtype)) else {
       throw ValidationError("--dtype must be float32, float16 or bfloat16, got '\(dtype)'")
@@ -78,7 +79,8 @@ struct Generate: ParsableCommand {
     o.negativePrompts = negativePrompt.isEmpty ? nil
       : negativePrompt.count == 1 ? Array(repeating: negativePrompt[0], count: prompts.count) : negativePrompt
     (o.height, o.width, o.numInferenceSteps, o.originalInferenceSteps) = (height, width, numInferenceSteps, originalInferenceSteps)
-    (o.guidanceScale, o.numImagesPerPrompt, o.seed, o.strength) = (guidanceScale, numImagesPerPrompt, seed, strength)
+    (o.guidanceScale, o.numImagesPerPrompt, o.seed) = (guidanceScale, numImagesPerPrompt, seed)
+    o.strength = strength ?? (pipe.isSDXL ? 0.3 : 0.8)
     o.scheduler = StableDiffusionPipeline.SchedulerKind(rawValue: scheduler)!
     if let initImage {
       guard let data = FileManager.default.contents(atPath: initImage) else { throw ValidationError("\(initImage): cannot read the image") }

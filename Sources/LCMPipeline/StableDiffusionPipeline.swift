@@ -48,6 +48,8 @@ public final class StableDiffusionPipeline {
     }
     unet = try UNet2DConditionModel.load(folder: try unetFolder ?? folder.component("unet"), device: device, dtype: dtype, variant: unetFolder == nil ? variant : nil)
     vae = try AutoencoderKL.load(folder: try folder.component("vae"), device: device, dtype: dtype, variant: variant)
+    // StableDiffusionXL(Img2Img)Pipeline: an fp16 VAE with force_upcast encodes and decodes in fp32
+    if textEncoder2 != nil, dtype == .float16, vae.config.forceUpcast { try vae.store.to(device: device, dtype: .float32) }
     self.device = device
     self.dtype = dtype
   }
@@ -71,6 +73,12 @@ public final class StableDiffusionPipeline {
   }
 
   public var vaeScaleFactor: Int { 1 << (vae.config.blockOutChannels.count - 1) }
+
+  /// An SDXL pipeline (a second text encoder): StableDiffusionXL(Img2Img)Pipeline's rules.
+  public var isSDXL: Bool { textEncoder2 != nil }
+
+  /// The dtype the VAE runs in: fp32 for SDXL's force_upcast in fp16, else the pipeline's.
+  var vaeDType: DType { isSDXL && dtype == .float16 && vae.config.forceUpcast ? .float32 : dtype }
 
   /// The encoder hidden states for each prompt (diffusers' encode_prompt, clip_skip None).
   public func encodePrompt(_ prompts: [String]) throws -> Tensor {
@@ -162,9 +170,10 @@ public final class StableDiffusionPipeline {
     switch o.scheduler {
     case .lcm:
       let s = try LCMScheduler(config: LCMSchedulerConfig(reader: .schedulerConfig(path: "\(schedulerFolder)/scheduler_config.json")))
-      if o.initImage != nil && !lcmUNet {
-        // a base UNet (LCM-LoRA) runs in StableDiffusionImg2ImgPipeline + LCMScheduler: the full
-        // schedule, its last int(steps × strength) steps (4 at 0.5: [499, 259]), begin index set
+      if o.initImage != nil && (!lcmUNet || isSDXL) {
+        // a base UNet (LCM-LoRA) runs in StableDiffusionImg2ImgPipeline + LCMScheduler, and any
+        // SDXL UNet in StableDiffusionXLImg2ImgPipeline (diffusers has no LCM SDXL img2img): the
+        // full schedule, its last int(steps × strength) steps (4 at 0.5: [499, 259]), begin index set
         try s.setTimesteps(numInferenceSteps: o.numInferenceSteps, originalInferenceSteps: o.originalInferenceSteps)
         let initTimestep = min(Int(Double(o.numInferenceSteps) * o.strength), o.numInferenceSteps)
         let start = max(o.numInferenceSteps - initTimestep, 0)
@@ -210,7 +219,7 @@ public final class StableDiffusionPipeline {
       }
       (latents, denoised) = try stepFn(out, t, latents)
     }
-    let image = try vae.decode((denoised.to(dtype) / vae.config.scalingFactor))
+    let image = try vae.decode((denoised.to(vaeDType) / vae.config.scalingFactor))
     return try (image.to(.float32) / 2.0 + 0.5).clamp(min: 0, max: 1)
   }
 
@@ -224,7 +233,7 @@ public final class StableDiffusionPipeline {
     guard let image = o.initImage, let addNoise else {
       return try Tensor.randn(shape, generator: generator).to(device, dtype)
     }
-    var initLatents = try vae.encode(image.to(device, dtype)).sample(generator: generator) * vae.config.scalingFactor
+    var initLatents = try vae.encode(image.to(device, vaeDType)).sample(generator: generator).to(dtype) * vae.config.scalingFactor
     if initLatents.size(0) < n { initLatents = try initLatents.repeat([n / initLatents.size(0), 1, 1, 1]) }
     let noise = try Tensor.randn(initLatents.shape, generator: generator).to(device, dtype)
     let t = try Tensor.full([n], Double(timesteps[0]), dtype: .int64, device: device)

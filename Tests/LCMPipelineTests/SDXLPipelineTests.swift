@@ -1,4 +1,5 @@
 import Foundation
+import ImageCodecs
 import SafeTensors
 import Testing
 import Torch
@@ -54,5 +55,35 @@ struct SDXLPipelineTests {
   @Test func lcmUNet() throws {
     let pipe = try StableDiffusionPipeline("\(try Self.made.get())/sdxl_lcm")
     try check(pipe(options(guidance: 8, seed: 3)), "lcm_unet")
+  }
+
+  func initImage() throws -> Tensor {
+    let bytes = try #require(FileManager.default.contents(atPath: "\(try Self.made.get())/init.png"))
+    return try PipelineImages.tensor(try ImageDecoder.decode([UInt8](bytes)))
+  }
+
+  /// StableDiffusionXLImg2ImgPipeline + LCMScheduler: the strength-cut schedule for base and LCM
+  /// UNets alike, time_ids from the image's size.
+  @Test(arguments: [("sdxl", 1.0, 0.5, UInt64(4), "img2img_base"), ("sdxl_lcm", 8.0, 0.75, UInt64(5), "img2img_lcm")])
+  func imageToImage(folder: String, guidance: Double, strength: Double, seed: UInt64, key: String) throws {
+    let pipe = try StableDiffusionPipeline("\(try Self.made.get())/\(folder)")
+    var o = options(guidance: guidance, seed: seed)
+    (o.height, o.width, o.initImage, o.strength) = (nil, nil, try initImage(), strength)
+    try check(pipe(o), key)
+  }
+
+  /// An LCM-LoRA-style adapter saved by StableDiffusionXLPipeline.save_lora_weights, on the base.
+  @Test func loraOnTheBase() throws {
+    let pipe = try StableDiffusionPipeline("\(try Self.made.get())/sdxl")
+    try pipe.unet.loadLoRA(path: "\(try Self.made.get())/lora/pytorch_lora_weights.safetensors")
+    try check(pipe(options(guidance: 1, seed: 6)), "lora_g1")
+  }
+
+  /// fp16 with the VAE's force_upcast (SDXL's VAE sets it): the VAE stays fp32, the rest fp16.
+  @Test func forceUpcastKeepsTheVAEInFloat32() throws {
+    let pipe = try StableDiffusionPipeline("\(try Self.made.get())/sdxl", dtype: .float16)
+    #expect(pipe.vae.config.forceUpcast)
+    #expect(pipe.vae.store.parameters.allSatisfy { $0.tensor.dtype == .float32 })
+    #expect(pipe.unet.store.parameters.allSatisfy { $0.tensor.dtype == .float16 })
   }
 }
