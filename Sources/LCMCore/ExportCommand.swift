@@ -22,6 +22,8 @@ struct Export: ParsableCommand {
   func run() throws {
     let teacher = try DiffusersPipelineFolder(model, revision: revision)
     let written = try PipelineExport.write(teacher: teacher, unetFolder: unet, lora: lora, to: output)
-    print("wrote \(output) (\(written.joined(separator: ", "))): LatentConsistencyModelPipeline.from_pretrained(\"\(output)\") loads it")
+    let index = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(output)/model_index.json")))) as? [String: Any]
+    let cls = index?["_class_name"] as? String ?? "DiffusionPipeline"
+    print("wrote \(output) (\(written.joined(separator: ", "))): \(cls).from_pretrained(\"\(output)\") loads it")
   }
 }

@@ -533,7 +533,8 @@ OPTIONS:
   --fuse_lora             Merge the LoRA into the UNet weights.
   --init_image <init_image>
                           img2img: the starting image (PNG, JPEG, WebP).
-  --strength <strength>   (default: 0.8)
+  --strength <strength>   img2img: how far the image is noised (default 0.8,
+                          0.3 for SDXL as its img2img pipeline).
   --scheduler <scheduler> lcm, or ddim for the teacher's sampler. (default: lcm)
   --version               Show the version.
   -h, --help              Show help information.

@@ -39,15 +39,18 @@ public enum PipelineExport {
     try? fm.removeItem(atPath: temp)
     do {
       try fm.createDirectory(atPath: temp, withIntermediateDirectories: true)
-      for name in ["tokenizer", "text_encoder", "vae"] {
+      for name in components(of: teacher) {
         try copyFolder(try teacher.component(name), to: "\(temp)/\(name)")
       }
       if let merged { try merged.save(folder: "\(temp)/unet") } else { try copyFolder(unetFolder!, to: "\(temp)/unet") }
       try fm.createDirectory(atPath: "\(temp)/scheduler", withIntermediateDirectories: true)
       try writeJSON(try lcmSchedulerConfig(teacher: teacher), to: "\(temp)/scheduler/scheduler_config.json")
       // diffusers' LCM pipeline needs a guidance embedding; a base UNet with a merged LCM-LoRA
-      // runs in StableDiffusionPipeline with the LCMScheduler (at guidance 1)
-      let index = try modelIndex(teacher: teacher, pipelineClass: lora == nil ? "LatentConsistencyModelPipeline" : "StableDiffusionPipeline")
+      // runs in StableDiffusionPipeline with the LCMScheduler (at guidance 1). SDXL has no LCM
+      // pipeline class: LCM SDXL UNets run in StableDiffusionXLPipeline with the LCMScheduler.
+      let sdxl = teacher.has("text_encoder_2")
+      let pipelineClass = sdxl ? "StableDiffusionXLPipeline" : lora == nil ? "LatentConsistencyModelPipeline" : "StableDiffusionPipeline"
+      let index = try modelIndex(teacher: teacher, pipelineClass: pipelineClass)
       try writeJSON(index, to: "\(temp)/model_index.json")
       if fm.fileExists(atPath: output) { try fm.removeItem(atPath: output) }  // empty, checked above
       try fm.moveItem(atPath: temp, toPath: output)
@@ -55,7 +58,13 @@ public enum PipelineExport {
       try? fm.removeItem(atPath: temp)
       throw error
     }
-    return ["model_index.json", "scheduler", "text_encoder", "tokenizer", "unet", "vae"]
+    return (["model_index.json", "scheduler", "unet"] + components(of: teacher)).sorted()
+  }
+
+  /// The teacher's components the export copies: SD's tokenizer, text encoder and VAE, and
+  /// SDXL's second tokenizer and encoder.
+  static func components(of teacher: DiffusersPipelineFolder) -> [String] {
+    ["tokenizer", "text_encoder", "vae"] + (teacher.has("text_encoder_2") ? ["tokenizer_2", "text_encoder_2"] : [])
   }
 
   /// The teacher's scheduler config with only LCMScheduler's keys, named LCMScheduler; the keys
@@ -82,7 +91,12 @@ public enum PipelineExport {
       "safety_checker": [NSNull(), NSNull()], "feature_extractor": [NSNull(), NSNull()],
       "image_encoder": [NSNull(), NSNull()], "requires_safety_checker": false,
     ]
-    for name in ["tokenizer", "text_encoder", "vae"] { index[name] = source[name] }
+    for name in components(of: teacher) { index[name] = source[name] }
+    if teacher.has("text_encoder_2") {
+      // StableDiffusionXLPipeline's own keys (no safety checker or image encoder of SD's)
+      for key in ["safety_checker", "requires_safety_checker"] { index.removeValue(forKey: key) }
+      index["force_zeros_for_empty_prompt"] = source["force_zeros_for_empty_prompt"] ?? true
+    }
     return index
   }
 

@@ -1,4 +1,5 @@
 import Foundation
+import ImageCodecs
 import Testing
 
 /// SDXL teachers in `lcm distill` and `lcm distill-lora`, end to end on a tiny SDXL-like pipeline
@@ -32,8 +33,18 @@ struct SDXLDistillTests {
     let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/full/run_config.json"))) as? [String: Any])
     #expect(config["resolvedWMin"] as? Double == 3.0 && config["resolvedVaeEncodeBatchSize"] as? Int == 8 && config["resolvedResolution"] as? Int == 32, "\(config)")
     let swapped = try runLCM(["generate", "--model", teacher, "--unet", out + "/full/unet_target", "--prompt", "a cat",
-                              "--height", "32", "--width", "32", "--output", out + "/full.png"])
+                              "--height", "32", "--width", "32", "--seed", "3", "--output", out + "/full.png"])
     #expect(swapped.status == 0, "\(swapped.output)")
+    // lcm export: a StableDiffusionXLPipeline folder (LCMScheduler) that diffusers loads and that
+    // generates what the swapped UNet does
+    let exported = try runLCM(["export", "--model", teacher, "--unet", out + "/full/unet_target", "--output", out + "/pipe"])
+    #expect(exported.status == 0 && exported.output.contains("StableDiffusionXLPipeline.from_pretrained"), "\(exported.output)")
+    let json = try #require(try JSONSerialization.jsonObject(with: try runCommand(pythonPath, [
+      "\(repoRoot)/scripts/fixtures/check_export.py", out + "/pipe", teacher, "a cat", "3", "32", "4", "8"]).stdout) as? [String: Any])
+    #expect(json["pipeline"] as? String == "StableDiffusionXLPipeline" && json["scheduler"] as? String == "LCMScheduler", "\(json.keys)")
+    let ours = try ImageDecoder.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: out + "/full.png"))))
+    let theirs = try #require(json["pixels"] as? [Int])
+    #expect(theirs.count == ours.pixels.count && zip(ours.pixels, theirs).map { abs(Int($0) - $1) }.max()! <= 2, "lcm generate vs diffusers")
 
     let lora = try runLCM(["distill-lora"] + common + ["--lora_rank", "4", "--use_fix_crop_and_size", "--output_dir", out + "/lora"])
     #expect(lora.status == 0, "\(lora.output)")
@@ -46,6 +57,11 @@ struct SDXLDistillTests {
       print('loaded', len(p.get_list_adapters()['unet']))
       """)
     #expect(loads.status == 0 && loads.output.contains("loaded 2"), "\(loads.output)")
+    let merged = try runLCM(["export", "--model", teacher, "--lora", out + "/lora/pytorch_lora_weights.safetensors", "--output", out + "/pipe-lora"])
+    #expect(merged.status == 0, "\(merged.output)")
+    let mergedJSON = try #require(try JSONSerialization.jsonObject(with: try runCommand(pythonPath, [
+      "\(repoRoot)/scripts/fixtures/check_export.py", out + "/pipe-lora", teacher, "a cat", "3", "32", "4", "1"]).stdout) as? [String: Any])
+    #expect(mergedJSON["pipeline"] as? String == "StableDiffusionXLPipeline" && mergedJSON["scheduler_config_equal"] as? Bool == true)
   }
 
   /// S5's data path: `--dataset_name` on a parquet dataset `datasets` wrote (one corrupt image,
