@@ -61,6 +61,8 @@ extension DistillFlags {
   var datasetName: String? { imageProcessing.datasetName }
   var resolution: Int { imageProcessing.resolution ?? (isSDXLTeacher ? 1024 : 512) }
   var useFixCropAndSize: Bool { imageProcessing.useFixCropAndSize }
+  /// The run is S5's (train_lcm_distill_lora_sdxl.py): an SDXL LoRA on a dataset or image folder.
+  var isS5: Bool { self is DistillLoRA && isSDXLTeacher && trainShards == nil }
   /// S3/S4 filter their shards (and take the original size from the json); S1/S2 never do.
   var webdatasetFilter: WebdatasetFilter? {
     let i = imageProcessing

@@ -45,12 +45,13 @@ extension DistillFlags {
     if let filter = dataConfig.filter { log.info("WebdatasetFilter on the shards (\(filter)); original sizes from the json (--wds_filter off to disable)") }
     var settings = RunSettings(
       outputDir: outputDir, maxTrainSteps: steps, checkpointingSteps: checkpointingSteps, validationSteps: validationSteps,
-      validationPrompts: validationPrompts.isEmpty ? LCDTrainer.scriptValidationPrompts : validationPrompts,
+      validationPrompts: validationPrompts.isEmpty ? (isS5 ? LCDTrainer.s5ValidationPrompts : LCDTrainer.scriptValidationPrompts) : validationPrompts,
       seed: seed, trainBatchSize: trainBatchSize, resolution: resolution)
     (settings.checkpointsTotalLimit, settings.resumeFromCheckpoint, settings.overwriteOutputDir) = (checkpointsTotalLimit, resumeFromCheckpoint, overwriteOutputDir)
     settings.tensorBoardDir = reportTo == "none" ? nil : "\(outputDir)/\(loggingDir)/\(trackerProjectName)"
     settings.runConfig = runConfig(seed: seed)
     settings.gradientAccumulationSteps = gradientAccumulationSteps
+    settings.validateAtEnd = isS5
     let progress = Progress(total: steps)
     let config = trainingConfig(seed: seed)
     let run = DistillationRun(

@@ -153,5 +153,6 @@ public final class FullUNetDistillation: DistillationMethod {
 
   public var validationUNets: [(name: String, unet: UNet2DConditionModel)] { [("target", targetUNet), ("online", studentUNet)] }
   /// log_validation's pipeline default (7.5, embedded as w = 6.5).
-  public var validationGuidanceScale: Double { 7.5 }
+  /// The pipeline's default guidance: SD's 7.5 (embedded as w = 6.5, S1), SDXL's 5.0 (w = 4.0, S3).
+  public var validationGuidanceScale: Double { studentUNet.config.additionEmbedType == "text_time" ? 5.0 : 7.5 }
 }

@@ -69,6 +69,8 @@ public struct RunSettings {
   public var overwriteOutputDir = false
   public var validationSteps: Int
   public var validationPrompts: [String]
+  /// S5 also validates once after the last step (its "test" run).
+  public var validateAtEnd = false
   /// TensorBoard event folder (nil: no logs).
   public var tensorBoardDir: String?
   /// Written as output_dir/run_config.json (the scripts' tracker config).
@@ -228,6 +230,11 @@ public final class DistillationRun {
       return .stopped(signal: sig, step: trainer.globalStep)
     }
     try trainer.save(to: s.outputDir)
+    if s.validateAtEnd && trainer.globalStep % s.validationSteps != 0 {
+      let paths = try trainer.writeValidation(prompts: s.validationPrompts, seed: s.seed, board: board) { [observer] in observer.message($0) }
+      try board?.flush()
+      observer.message("final validation images: \(paths.joined(separator: ", "))")
+    }
     observer.finishing()
     return .finished
   }

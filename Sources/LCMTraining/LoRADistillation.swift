@@ -63,6 +63,7 @@ public final class LoRADistillation: DistillationMethod {
   public var targetUNet: UNet2DConditionModel { unet }
   public var teacherUNet: UNet2DConditionModel { unet }
   public var trainingStore: ParameterStore { unet.store }
+  /// S2 validates at guidance 1.0, S4/S5 at 0.0: both without CFG on a base UNet.
   public var validationGuidanceScale: Double { 1.0 }
 
   public func student(_ x: Tensor, timestep: Tensor, conditioning c: Conditioning, timestepCond: Tensor?) throws -> Tensor {

@@ -16,6 +16,11 @@ extension LCDTrainer {
     "A photo of beautiful mountain with realistic sunset and blue lake, highly detailed, masterpiece",
   ]
 
+  /// train_lcm_distill_lora_sdxl.py's (S5) four validation prompts.
+  public static let s5ValidationPrompts = [
+    "cute sundar pichai character", "robotic cat with wings", "a photo of yoda", "a cute creature with blue eyes",
+  ]
+
   public struct ValidationResult: Sendable {
     /// "target" (the EMA UNet) or "online" (the student).
     public let name: String

@@ -77,6 +77,8 @@ struct SDXLDistillTests {
     ])
     #expect(r.status == 0, "\(r.output)")
     #expect(r.output.contains("not_an_image"), "the corrupt row is reported: \(r.output)")
+    // S5 validates once more after the last step, with its own four prompts
+    #expect(r.output.contains("final validation images:") && r.output.contains("prompt 4/4"), "\(r.output)")
     let loads = try python("""
       import warnings; warnings.filterwarnings('ignore')
       from diffusers import StableDiffusionXLPipeline
