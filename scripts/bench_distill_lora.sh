@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# LCM-LoRA distillation, `lcm distill-lora` beside the unmodified train_lcm_distill_lora_sd_wds.py
-# (shared/reference/upstream, pinned diffusers), same teacher, shards and settings (the upstream
-# README's rank-64 recipe with sizes scaled to the teacher), one after the other, ROUNDS times.
+# Distillation beside an unmodified upstream script: by default `lcm distill-lora` beside
+# train_lcm_distill_lora_sd_wds.py (shared/reference/upstream, pinned diffusers), same teacher,
+# shards and settings (the upstream README's rank-64 recipe with sizes scaled to the teacher), one
+# after the other, ROUNDS times. COMMAND=distill drops the LoRA flags (full UNet, S1/S3);
+# scripts/bench_distill_sdxl.sh runs the SDXL scripts through it.
 # Each side runs SHORT and LONG steps; time per step = (wall(LONG) − wall(SHORT)) / (LONG − SHORT),
 # which cancels start-up (imports, model loading) on both sides; peak memory is the LONG run's peak
 # RSS (CPU) from /usr/bin/time. Prints the median and the range over rounds.
 #
 #   scripts/bench_distill_lora.sh [FLAGS...]    FLAGS go to both sides, after the defaults
 #
-# Environment: LCM, SWIFT_LCM_PYTHON, UPSTREAM (the script), TEACHER, SHARDS, RESOLUTION, BATCH,
+# Environment: LCM, COMMAND (distill-lora | distill), SWIFT_LCM_PYTHON, UPSTREAM (the script), TEACHER, SHARDS, RESOLUTION, BATCH,
 # SHORT, LONG, ROUNDS, WORKERS, MIXED (no|fp16|bf16), PEAK (rss: peak RSS, the CPU default; cuda:
 # the CUDA allocator peak, from lcm's summary line and scripts/run_with_cuda_peak.py). Default: the tiny fixture teacher on the CPU,
 # 32 px, batch 4, 5 and 25 steps, 3 rounds, 1 worker, fp32. `--enable_xformers_memory_efficient_attention`
@@ -28,12 +30,14 @@ ROUNDS="${ROUNDS:-3}"
 WORKERS="${WORKERS:-1}"
 MIXED="${MIXED:-no}"
 PEAK="${PEAK:-rss}"
+COMMAND="${COMMAND:-distill-lora}"
 [ -f "$UPSTREAM" ] || { echo "bench_distill_lora: the upstream script is not at $UPSTREAM (set UPSTREAM)"; exit 1; }
 command -v "$LCM" >/dev/null || { echo "bench_distill_lora: no $LCM (scripts/setup.sh builds it)"; exit 1; }
 source scripts/bench_shards.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-recipe=(--pretrained_teacher_model "$TEACHER" --mixed_precision "$MIXED" --resolution "$RESOLUTION" --lora_rank 64
+lora=(); [ "$COMMAND" = distill-lora ] && lora=(--lora_rank 64)
+recipe=(--pretrained_teacher_model "$TEACHER" --mixed_precision "$MIXED" --resolution "$RESOLUTION" "${lora[@]}"
   --learning_rate 1e-4 --loss_type huber --adam_weight_decay 0.0 --max_train_samples 4000000
   --dataloader_num_workers "$WORKERS" --train_shards_path_or_url "pipe:cat $SHARDS" --validation_steps 100000
   --checkpointing_steps 100000 --train_batch_size "$BATCH" --gradient_checkpointing --gradient_accumulation_steps 1
@@ -44,7 +48,7 @@ run() {
   local side=$1 steps=$2 out=$3 log="$tmp/$1-$2.log"
   rm -rf "$out"
   if [ "$side" = swift ]; then
-    /usr/bin/time -f "%e %M" -o "$tmp/time" "$LCM" distill-lora "${recipe[@]}" --max_train_steps "$steps" --output_dir "$out" >"$log" 2>&1
+    /usr/bin/time -f "%e %M" -o "$tmp/time" "$LCM" "$COMMAND" "${recipe[@]}" --max_train_steps "$steps" --output_dir "$out" >"$log" 2>&1
   else
     /usr/bin/time -f "%e %M" -o "$tmp/time" "$PYTHON" scripts/run_with_cuda_peak.py "$UPSTREAM" "${recipe[@]}" --max_train_steps "$steps" --output_dir "$out" >"$log" 2>&1
   fi
@@ -59,7 +63,7 @@ run() {
   echo "$wall $peak"
 }
 
-echo "== LCM-LoRA distillation: teacher $TEACHER, $RESOLUTION px, batch $BATCH, rank 64, $MIXED, steps $SHORT→$LONG, $ROUNDS rounds${*:+ | $*}"
+echo "== lcm $COMMAND beside $(basename "$UPSTREAM"): teacher $TEACHER, $RESOLUTION px, batch $BATCH${lora:+, rank 64}, $MIXED, steps $SHORT→$LONG, $ROUNDS rounds${*:+ | $*}"
 declare -A rate mem
 for round in $(seq 1 "$ROUNDS"); do
   for side in swift python; do

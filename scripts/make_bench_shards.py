@@ -1,9 +1,10 @@
 """Local WebDataset shards for the data benchmark (issue 5): ~1000 JPEGs of mixed sizes.
 
-  make_bench_shards.py OUT [--images 1000] [--per-shard 100] [--min-side 320] [--max-side 1600]
+  make_bench_shards.py OUT [--images 1000] [--per-shard 100] [--min-side 320] [--max-side 1600] [--json-scale 1]
 
 Each sample is KEY.jpg (quality 90, 4:2:0, --min-side..--max-side px a side), KEY.txt and KEY.json
-({"width", "height"}). Seeded, so every machine gets the same bytes (for the same flags).
+({"width", "height"}: the image's size × --json-scale, an "original size" as LAION / CC12M shards record it
+beside a downscaled image, so that the SDXL scripts' WebdatasetFilter keeps small images). Seeded, so every machine gets the same bytes (for the same flags).
 scripts/bench_distill.sh and scripts/gpu_distill_bench.sh make their smaller shards with it.
 """
 import argparse
@@ -32,6 +33,7 @@ def main():
     ap.add_argument("--per-shard", type=int, default=100)
     ap.add_argument("--min-side", type=int, default=320)
     ap.add_argument("--max-side", type=int, default=1600)
+    ap.add_argument("--json-scale", type=int, default=1)
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -46,7 +48,7 @@ def main():
                 members = {
                     "jpg": buf.getvalue(),
                     "txt": f"a benchmark image number {n}".encode(),
-                    "json": json.dumps({"width": img.width, "height": img.height}).encode(),
+                    "json": json.dumps({"width": img.width * args.json_scale, "height": img.height * args.json_scale}).encode(),
                 }
                 for ext, data in members.items():
                     info = tarfile.TarInfo(f"{key}.{ext}")

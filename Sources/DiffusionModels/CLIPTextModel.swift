@@ -124,8 +124,30 @@ public final class CLIPTextModel {
       ? try Linear(store.root / "text_projection", inFeatures: c.hiddenSize, outFeatures: c.projectionDim, bias: false) : nil
   }
 
+  /// The penultimate hidden state only (SDXL's prompt embeddings from an encoder whose pooled
+  /// output is not used): the last layer is not run, the result equals `hiddenStates[count - 2]`.
+  public func penultimate(_ inputIds: Tensor) throws(TorchError) -> Tensor {
+    try run(inputIds, attentionMask: nil, layers: max(layers.count - 1, 0)).last!
+  }
+
   /// inputIds: int64 [B, L]. attentionMask (1 keep, 0 pad) is optional; SD pipelines pass none.
   public func callAsFunction(_ inputIds: Tensor, attentionMask: Tensor? = nil) throws(TorchError) -> Output {
+    let states = try run(inputIds, attentionMask: attentionMask, layers: layers.count)
+    let last = try finalLayerNorm(states.last!)
+    // pooled at the EOS position: argmax of the ids for the legacy eos_token_id 2, else the
+    // first position holding eos_token_id
+    let positionsOfEOS = config.eosTokenId == 2
+      ? try inputIds.to(.int32).argmax(dim: -1)
+      : try inputIds.eq(Double(config.eosTokenId)).to(.int32).argmax(dim: -1)
+    let b = inputIds.size(0)
+    let index = try positionsOfEOS.view([b, 1, 1]).expand([b, 1, config.hiddenSize])
+    var pooled = try last.gather(dim: 1, index: index).squeeze(1)
+    if let textProjection { pooled = try textProjection(pooled) }
+    return Output(lastHiddenState: last, pooled: pooled, hiddenStates: states)
+  }
+
+  /// The embeddings and the outputs of the first `count` layers.
+  func run(_ inputIds: Tensor, attentionMask: Tensor?, layers count: Int) throws(TorchError) -> [Tensor] {
     let n = inputIds.size(1)
     guard n <= config.maxPositionEmbeddings else {
       throw TorchError(op: "CLIPTextModel", message: "sequence length \(n) exceeds max_position_embeddings \(config.maxPositionEmbeddings)")
@@ -140,21 +162,11 @@ public final class CLIPTextModel {
       mask = try causal.unsqueeze(0).unsqueeze(0).logicalAnd(keep)
     }
     var states = [h]
-    for layer in layers {
+    for layer in layers.prefix(count) {
       h = try layer(h, mask: mask)
       states.append(h)
     }
-    let last = try finalLayerNorm(h)
-    // pooled at the EOS position: argmax of the ids for the legacy eos_token_id 2, else the
-    // first position holding eos_token_id
-    let positionsOfEOS = config.eosTokenId == 2
-      ? try inputIds.to(.int32).argmax(dim: -1)
-      : try inputIds.eq(Double(config.eosTokenId)).to(.int32).argmax(dim: -1)
-    let b = inputIds.size(0)
-    let index = try positionsOfEOS.view([b, 1, 1]).expand([b, 1, config.hiddenSize])
-    var pooled = try last.gather(dim: 1, index: index).squeeze(1)
-    if let textProjection { pooled = try textProjection(pooled) }
-    return Output(lastHiddenState: last, pooled: pooled, hiddenStates: states)
+    return states
   }
 
   /// Loads a transformers `text_encoder/` folder (config.json + model.safetensors). Files saved by

@@ -12,6 +12,12 @@ extension CLIPTextModel {
 
   /// The whole output (every hidden state, pooled) for prompts padded to model_max_length.
   public func encodeAll(_ prompts: [String], tokenizer: CLIPTokenizer) throws -> (output: Output, truncated: [String?]) {
+    let (ids, truncated) = try tokenize(prompts, tokenizer: tokenizer)
+    return (try callAsFunction(ids), truncated)
+  }
+
+  /// The prompts' ids padded to model_max_length, on the encoder's device, and the text each lost.
+  public func tokenize(_ prompts: [String], tokenizer: CLIPTokenizer) throws -> (ids: Tensor, truncated: [String?]) {
     // checked before padding to model_max_length allocates anything
     guard tokenizer.modelMaxLength <= config.maxPositionEmbeddings else {
       throw ConfigError(
@@ -21,7 +27,7 @@ extension CLIPTextModel {
     let batch = tokenizer(prompts)
     let device = store.device.kind == .meta ? Device.cpu : store.device
     let ids = try Tensor(batch.inputIds.flatMap { $0.map(Int64.init) }, shape: [prompts.count, batch.inputIds[0].count], device: device)
-    return (try callAsFunction(ids), batch.truncations.map { $0?.removedText })
+    return (ids, batch.truncations.map { $0?.removedText })
   }
 }
 
@@ -36,11 +42,18 @@ public enum SDXLPromptEncoding {
     var pooled: Tensor?
     var truncated: [(tokenizer: CLIPTokenizer, removed: String)] = []
     for (tokenizer, encoder) in zip(tokenizers, encoders) {
-      let out = try encoder.encodeAll(prompts, tokenizer: tokenizer)
-      truncated += out.truncated.compactMap { $0.map { (tokenizer, $0) } }
-      guard out.output.hiddenStates.count >= 2 else { throw ConfigError("text encoder", "SDXL takes the penultimate layer: it needs two or more layers") }
-      hidden.append(out.output.hiddenStates[out.output.hiddenStates.count - 2])
-      if encoder.config.withProjection { pooled = out.output.pooled }
+      guard encoder.config.numHiddenLayers >= 1 else { throw ConfigError("text encoder", "SDXL takes the penultimate layer: it needs one or more layers") }
+      if encoder.config.withProjection {
+        let out = try encoder.encodeAll(prompts, tokenizer: tokenizer)
+        truncated += out.truncated.compactMap { $0.map { (tokenizer, $0) } }
+        hidden.append(out.output.hiddenStates[out.output.hiddenStates.count - 2])
+        pooled = out.output.pooled
+      } else {
+        // only the penultimate state of an encoder without projection is used: its last layer is not run
+        let (ids, cut) = try encoder.tokenize(prompts, tokenizer: tokenizer)
+        truncated += cut.compactMap { $0.map { (tokenizer, $0) } }
+        hidden.append(try encoder.penultimate(ids))
+      }
     }
     guard let pooled else { throw ConfigError("text_encoder_2", "SDXL needs a CLIPTextModelWithProjection for the pooled embeddings") }
     return (try Tensor.cat(hidden, dim: -1), pooled, truncated)

@@ -68,6 +68,15 @@ struct CLIPTextModelTests {
     // causal attention: positions up to the EOS see no padding either way
     #expect(try maxAbsDiff(a.lastHiddenState.slice(dim: 1, end: 4), b.lastHiddenState.slice(dim: 1, end: 4)) < 1e-6)
   }
+
+  /// SDXL's first encoder stops at its penultimate layer: bit for bit the full run's hidden_states[-2].
+  @Test(arguments: ["clip_sd1", "clip_sdxl2"])
+  func penultimateEqualsTheFullRunsState(name: String) throws {
+    let model = try CLIPTextModel.load(folder: "\(repoRoot)/Tests/Fixtures/clip/\(name)")
+    let ids = try Tensor([0, 5, 6, 7, 2, 2, 2] as [Int64], shape: [1, 7])
+    let (full, short) = try Torch.noGrad { (try model(ids), try model.penultimate(ids)) }
+    #expect(try full.hiddenStates[full.hiddenStates.count - 2].equal(short))
+  }
 }
 
 @Suite("saved models load in diffusers and transformers")

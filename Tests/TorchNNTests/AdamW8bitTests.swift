@@ -117,6 +117,22 @@ struct AdamW8bitTests {
     #expect(try Dictionary(uniqueKeysWithValues: try opt.stateDict())["a.step"]!.itemInt() == 6)
   }
 
+  /// The CPU quantization's table lookup gives torch's bucketize codes bit for bit (6 steps).
+  @Test func fastQuantizationEqualsBucketize() throws {
+    let file = try Self.oracle.get()
+    func run(reference: Bool) throws -> [String: Tensor] {
+      if reference { setenv("SWIFT_LCM_BUCKETIZE_REFERENCE", "1", 1) }
+      defer { unsetenv("SWIFT_LCM_BUCKETIZE_REFERENCE") }
+      let (params, opt) = try make(file)
+      try steps(file, params, opt, 0..<6)
+      return Dictionary(uniqueKeysWithValues: try opt.stateDict())
+    }
+    let fast = try run(reference: false), reference = try run(reference: true)
+    #expect(fast.keys.sorted() == reference.keys.sorted())
+    for (k, v) in fast { #expect(try v.equal(reference[k]!), "\(k) differs") }
+    #expect(fast.keys.contains { $0.hasSuffix(".state1") })
+  }
+
   /// 3 steps, the state through a safetensors file into a new optimizer, 3 more: bit-identical
   /// to 6 steps in one go.
   @Test func resumeIsExact() throws {
