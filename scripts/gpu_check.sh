@@ -8,7 +8,9 @@
 # Shows the GPU in `lcm doctor`, runs the fp32 op parity cases on CUDA within 1e-4, a bf16
 # autocast training step, an 8192³ bf16 matmul from Swift and from Python, and the SD1.5 UNet
 # forward+backward (batch 12, 64×64 latents, fp16 autocast) beside diffusers with the same weights,
-# 512px generation, and `lcm distill` beside the Python reference loop (scripts/gpu_distill_bench.sh).
+# 512px generation, and `lcm distill` beside the Python reference loop (scripts/gpu_distill_bench.sh);
+# GPU_CHECK_SDXL=1 adds the SDXL runs beside the unmodified S3/S4 scripts (scripts/gpu_sdxl_bench.sh;
+# alone it needs most of a 15-minute device session: run it as its own call after this one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,8 +27,10 @@ if [ "${1:-}" = "--prepare" ]; then
   PYTHON="${SWIFT_LCM_PYTHON:-${SWIFT_LCM_CACHE:-$HOME/.cache/swift-lcm}/py/bin/python}"
   "$PYTHON" -m pip download -q --no-deps -d .whl diffusers==0.42.1 webdataset==0.2.86 braceexpand==0.1.7 \
     peft==0.21.2 accelerate==1.16.0 bitsandbytes==0.50.2
-  # the unmodified upstream LoRA script, for the LoRA benchmark (not part of the repository)
-  cp ../shared/reference/upstream/train_lcm_distill_lora_sd_wds.py .device/
+  # the unmodified upstream scripts, for the LoRA and SDXL benchmarks (not part of the repository)
+  for s in train_lcm_distill_lora_sd_wds.py train_lcm_distill_sdxl_wds.py train_lcm_distill_lora_sdxl_wds.py; do
+    cp "../shared/reference/upstream/$s" .device/
+  done
   echo "prepared .device ($(du -sh .device | cut -f1)) and .whl ($(du -sh .whl | cut -f1)); carry both"
   exit 0
 fi
@@ -61,4 +65,8 @@ fi
   LCM=$LCM SWIFT_LCM_PYTHON=python3 UPSTREAM=.device/train_lcm_distill_lora_sd_wds.py TEACHER=/tmp/lcm-distill-bench/teacher \
     SHARDS='/tmp/lcm-distill-bench/shards/bench-{00000..00003}.tar' RESOLUTION=512 BATCH=12 MIXED=fp16 PEAK=cuda \
     SHORT=3 LONG=11 ROUNDS=2 WORKERS=4 scripts/bench_distill_lora.sh  # lcm picks the GPU itself
+  if [ "${GPU_CHECK_SDXL:-0}" = 1 ]; then
+    echo "== SDXL distillation, SDXL-base architecture (random weights), 1024px, bf16 and fp16: lcm vs the unmodified S3 / S4 scripts"
+    LCM=$LCM SWIFT_LCM_PYTHON=python3 scripts/gpu_sdxl_bench.sh
+  fi
 } 2>&1 | tee "$OUT/gpu_check.log"
