@@ -17,7 +17,8 @@ say() { echo "setup: $*"; }
 die() { echo "setup: error: $*" >&2; exit 1; }
 
 # 1. Debian packages ------------------------------------------------------------------------------
-packages=(g++ libstdc++-12-dev pkg-config libturbojpeg0-dev libpng-dev libwebp-dev curl)
+# libgloo-dev: gloo's headers only, which c10d's ProcessGroupGloo.hpp includes (the gloo that runs is libtorch's)
+packages=(g++ libstdc++-12-dev pkg-config libturbojpeg0-dev libpng-dev libwebp-dev curl libgloo-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

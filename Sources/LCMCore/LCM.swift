@@ -20,6 +20,7 @@ struct LCM: ParsableCommand {
       print(HelpDump.swiftSource())
       return
     }
+    if arguments == ["__dist-check"] { Foundation.exit(DistCheck.run()) }
     let commands: [String: ParsableCommand.Type] = [
       "distill": Distill.self, "distill-lora": DistillLoRA.self, "generate": Generate.self, "export": Export.self,
     ]

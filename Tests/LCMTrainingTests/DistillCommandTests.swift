@@ -80,7 +80,7 @@ struct DistillCommandTests {
     p.executableURL = URL(fileURLWithPath: "\(repoRoot)/.build/debug/lcm")
     p.arguments = common + ["--output_dir", out + "/b"]
     let log = out + "-b.log"
-    FileManager.default.createFile(atPath: log, contents: nil)
+    _ = FileManager.default.createFile(atPath: log, contents: nil)
     p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
     p.standardError = p.standardOutput
     try p.run()

@@ -333,6 +333,26 @@ CTStatus ct_adamw8bit_update_(CTTensor param, CTTensor grad, CTTensor state1, CT
                               int64_t step, double lr, double beta1, double beta2, double eps,
                               double weight_decay);
 
+// ---- distributed (c10d, libtorch's own) --------------------------------------------------------
+typedef struct CTProcessGroupImpl *CTProcessGroup;
+typedef struct CTReducerImpl *CTReducer;
+
+/// Joins a process group: a c10d TCPStore at master_addr:port (rank 0 serves it) and
+/// ProcessGroupGloo over it (CPU tensors). Blocks until all world_size ranks joined or the timeout.
+CTStatus ct_pg_new_gloo(const char *master_addr, int32_t port, int32_t rank, int32_t world_size,
+                        double timeout_seconds, CTProcessGroup *out);
+void ct_pg_free(CTProcessGroup pg);
+/// In place over all ranks. op: 0 sum, 1 max, 2 min, 3 average (sum then divide).
+CTStatus ct_pg_allreduce_(CTProcessGroup pg, CTTensor t, int32_t op);
+CTStatus ct_pg_broadcast_(CTProcessGroup pg, CTTensor t, int32_t root);
+CTStatus ct_pg_barrier(CTProcessGroup pg);
+/// c10d's Reducer, as DistributedDataParallel builds it: the parameters' gradients are averaged
+/// over the ranks in buckets of bucket_bytes, overlapped with backward; call ct_reducer_prepare
+/// with the loss before each backward whose gradients are to be reduced.
+CTStatus ct_reducer_new(CTProcessGroup pg, const CTTensor *params, int64_t n, int64_t bucket_bytes, CTReducer *out);
+void ct_reducer_free(CTReducer r);
+CTStatus ct_reducer_prepare(CTReducer r, CTTensor loss);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,44 @@
+import Foundation
+import Torch
+
+/// `lcm-core __dist-check`, run by the distributed tests under a launcher's variables (torchrun's
+/// or given by the test): joins the c10d group, all-reduces [rank + 1, 10 (rank + 1)], then one
+/// backward of a 3 → 2 linear layer on rank-specific inputs with c10d's Reducer, and prints the
+/// results as one JSON line. (Groundwork of data-parallel training.)
+enum DistCheck {
+  static func run() -> Int32 {
+    do {
+      guard let env = try DistributedEnvironment.from() else {
+        print(#"{"error": "no launcher variables (WORLD_SIZE > 1, RANK, MASTER_ADDR)"}"#)
+        return 1
+      }
+      let group = try ProcessGroup(gloo: env.masterAddress, port: env.masterPort, rank: env.rank, worldSize: env.worldSize, timeout: 60)
+      let r = Double(env.rank + 1)
+      let sum = try Tensor([Float(r), Float(10 * r)], shape: [2])
+      try group.allReduce(sum)
+      let maximum = try Tensor([Float(r)], shape: [1])
+      try group.allReduce(maximum, .max)
+      // the same weights everywhere (rank 0's, broadcast), inputs that differ by rank
+      let w = try Tensor.randn([2, 3])
+      try group.broadcast(w, root: 0)
+      let weight = try w.detach().requiresGrad_(true)
+      let reducer = try GradientReducer(group: group, parameters: [weight])
+      let x = try Tensor.full([4, 3], r)
+      let loss = try (x.matmul(weight.transpose(0, 1))).square().mean()
+      try reducer.prepare(loss: loss)
+      try loss.backward()
+      let grad = try weight.grad!.floats()
+      try group.barrier()
+      let out: [String: Any] = [
+        "rank": env.rank, "world": env.worldSize, "sum": try sum.floats(), "max": try maximum.floats(),
+        "weight": try weight.detach().floats(), "grad": grad,
+      ]
+      print(String(decoding: try JSONSerialization.data(withJSONObject: out), as: UTF8.self))
+      return 0
+    } catch {
+      let line = "\(error)".replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\"", with: "'")
+      print("{\"error\": \"\(line)\"}")
+      return 1
+    }
+  }
+}
