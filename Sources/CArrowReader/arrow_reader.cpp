@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include <arrow/api.h>
@@ -236,7 +237,23 @@ struct lcm_arrow_file {
   }
 };
 
+namespace {
+
+// The part and in-part index of `row`, or false with the error set.
+bool located(lcm_arrow_file* f, int64_t row, const Part** part, int64_t* index) {
+  auto r = f->locate(row);
+  if (!r.ok()) {
+    fail(f->path + ": " + r.status().message());
+    return false;
+  }
+  std::tie(*part, *index) = *r;
+  return true;
+}
+
+}  // namespace
+
 extern "C" {
+
 
 const char* lcm_arrow_last_error(void) { return last_error.c_str(); }
 
@@ -286,12 +303,9 @@ int lcm_arrow_image(lcm_arrow_file* f, int64_t row, const uint8_t** data, int64_
     *size = 0;
     *path = nullptr;
     *path_size = 0;
-    auto located = f->locate(row);
-    if (!located.ok()) {
-      fail(f->path + ": " + located.status().message());
-      return -1;
-    }
-    auto [part, i] = *located;
+    const Part* part;
+    int64_t i;
+    if (!located(f, row, &part, &i)) return -1;
     const arrow::Array& a = *part->image;
     if (a.IsNull(i)) return 0;
     std::shared_ptr<arrow::Array> bytes, paths;
@@ -324,12 +338,9 @@ int lcm_arrow_image(lcm_arrow_file* f, int64_t row, const uint8_t** data, int64_
 
 int64_t lcm_arrow_caption_count(lcm_arrow_file* f, int64_t row) {
   try {
-    auto located = f->locate(row);
-    if (!located.ok()) {
-      fail(f->path + ": " + located.status().message());
-      return -1;
-    }
-    auto [part, i] = *located;
+    const Part* part;
+    int64_t i;
+    if (!located(f, row, &part, &i)) return -1;
     const arrow::Array& a = *part->caption;
     if (a.IsNull(i)) return 0;
     if (f->captionKind == CaptionKind::text) return 1;
@@ -345,12 +356,9 @@ int lcm_arrow_caption(lcm_arrow_file* f, int64_t row, int64_t index, const char*
   try {
     *text = nullptr;
     *size = 0;
-    auto located = f->locate(row);
-    if (!located.ok()) {
-      fail(f->path + ": " + located.status().message());
-      return -1;
-    }
-    auto [part, i] = *located;
+    const Part* part;
+    int64_t i;
+    if (!located(f, row, &part, &i)) return -1;
     const arrow::Array& a = *part->caption;
     if (a.IsNull(i)) {
       fail(f->path + ": row " + std::to_string(row) + " has no caption");

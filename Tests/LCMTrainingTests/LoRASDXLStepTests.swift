@@ -57,25 +57,6 @@ struct LoRASDXLStepTests {
     let norm = try clipGradNorm_(method.trainableParameters.map(\.tensor), maxNorm: 1.0).item()
     let expectedNorm = try t("grad_norm").item()
     #expect(Swift.abs(norm - expectedNorm) <= 1e-5 * expectedNorm, "grad norm \(norm) vs \(expectedNorm)")
-    var gradWorst = 0.0, gradMax = 0.0
-    for (module, a) in method.adapters {
-      for (suffix, p) in [("lora_A.weight", a.down), ("lora_B.weight", a.up)] {
-        let g = try t("grad.\(module).\(suffix)")
-        gradMax = max(gradMax, try g.abs().amax().item())
-        gradWorst = max(gradWorst, try maxAbsDiff(try #require(p.tensor.grad), g))
-      }
-    }
-    #expect(gradWorst <= 1e-4 * gradMax, "clipped gradients: max abs diff \(gradWorst) (largest \(gradMax))")
-    try opt.step()
-    var worst = 0.0, compared = 0
-    for (module, a) in method.adapters {
-      for (suffix, p) in [("lora_A.weight", a.down), ("lora_B.weight", a.up)] {
-        let significant = try t("grad.\(module).\(suffix)").abs().gt(1e-4 * gradMax)
-        let diff = try (p.tensor.to(.float64) - t("after.\(module).\(suffix)").to(.float64)).abs()
-        worst = max(worst, try (diff * significant.to(.float64)).amax().item())
-        compared += try significant.to(.int64).sum().itemInt()
-      }
-    }
-    #expect(compared > 500 && worst < 1e-6, "adapters after AdamW: max abs diff \(worst) over \(compared) elements")
+    try checkAdaptersAfterStep(method, optimizer: opt, fixture: t, minimumCompared: 500)
   }
 }
