@@ -5,6 +5,7 @@
 // code that runs is libtorch_cpu's (docs/distributed.md).
 #define USE_C10D_GLOO 1
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/reducer.hpp>
@@ -26,17 +27,18 @@ struct CTReducerImpl {
 };
 
 extern "C" CTStatus ct_pg_new_gloo(const char *master_addr, int32_t port, int32_t rank, int32_t world_size,
-                                   double timeout_seconds, CTProcessGroup *out) {
+                                   double timeout_seconds, bool serve_store, const char *prefix, CTProcessGroup *out) {
   CT_GUARD({
     if (world_size < 1 || rank < 0 || rank >= world_size) throw std::invalid_argument("rank must be in [0, world_size)");
     if (port < 1 || port > 65535) throw std::invalid_argument("port must be in 1...65535");
     const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
     c10d::TCPStoreOptions options;
     options.port = static_cast<uint16_t>(port);
-    options.isServer = rank == 0;
+    options.isServer = serve_store && rank == 0;
     options.numWorkers = static_cast<size_t>(world_size);
     options.timeout = timeout;
-    auto store = c10::make_intrusive<c10d::TCPStore>(std::string(master_addr), options);
+    c10::intrusive_ptr<c10d::Store> store = c10::make_intrusive<c10d::TCPStore>(std::string(master_addr), options);
+    if (prefix && prefix[0]) store = c10::make_intrusive<c10d::PrefixStore>(std::string(prefix), store);
     auto glooOptions = c10d::ProcessGroupGloo::Options::create(timeout);
     glooOptions->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     auto gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world_size, glooOptions);

@@ -12,7 +12,7 @@ enum DistCheck {
         print(#"{"error": "no launcher variables (WORLD_SIZE > 1, RANK, MASTER_ADDR)"}"#)
         return 1
       }
-      let group = try ProcessGroup(gloo: env.masterAddress, port: env.masterPort, rank: env.rank, worldSize: env.worldSize, timeout: 60)
+      let group = try env.processGroup(timeout: 60)
       let r = Double(env.rank + 1)
       let sum = try Tensor([Float(r), Float(10 * r)], shape: [2])
       try group.allReduce(sum)

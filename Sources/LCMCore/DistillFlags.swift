@@ -154,9 +154,14 @@ extension DistillFlags {
     if let revision, revision != (teacherRevision ?? "main") {
       p.append("--revision \(revision) differs from --teacher_revision: validation reuses the teacher loaded at --teacher_revision")
     }
-    if let world = ProcessInfo.processInfo.environment["WORLD_SIZE"], (Int(world) ?? 1) > 1 {
-      p.append("WORLD_SIZE=\(world): multi-process training is not available yet (a later issue); run one process")
-    }
+    do {
+      if let env = try DistributedEnvironment.from() {
+        if runDevice.isCUDA {
+          p.append("WORLD_SIZE=\(env.worldSize) on CUDA: the NCCL process group is not available yet; give --device cpu (Gloo) or run one process")
+        }
+        if resumeFromCheckpoint != nil { p.append("--resume_from_checkpoint with WORLD_SIZE > 1 is not available yet (checkpoints hold rank 0's data position only)") }
+      }
+    } catch { p.append("\(error)") }
     need(["auto", "on", "off"].contains(imageProcessing.wdsFilter), "--wds_filter must be auto, on or off, got '\(imageProcessing.wdsFilter)'")
     if imageProcessing.wdsFilter == "on" && trainShards == nil { w.append("--wds_filter acts on --train_shards_path_or_url only") }
     if pretrainedTeacherModel.contains("playground") && !precision.teacherNoAutocast && mixedPrecision.map({ $0 != "no" }) == true {
@@ -205,7 +210,9 @@ extension DistillFlags {
   /// The step count and the epochs it spans (the script's arithmetic, §5.4 of the reference).
   func stepsAndEpochs() -> (steps: Int, epochs: Int?) {
     guard let samples = maxTrainSamples else { return (maxTrainSteps!, nil) }
-    let math = EpochMath(maxTrainSamples: samples, globalBatchSize: trainBatchSize, numWorkers: dataloaderNumWorkers)
+    // the scripts' global batch: per-process batch × processes
+    let world = ((try? DistributedEnvironment.from()) ?? nil)?.worldSize ?? 1
+    let math = EpochMath(maxTrainSamples: samples, globalBatchSize: trainBatchSize * world, numWorkers: dataloaderNumWorkers)
     let perEpoch = (math.numBatches + gradientAccumulationSteps - 1) / gradientAccumulationSteps
     let steps = maxTrainSteps ?? numTrainEpochs * perEpoch
     return (steps, (steps + perEpoch - 1) / perEpoch)
@@ -220,7 +227,8 @@ extension DistillFlags {
     c.device = runDevice
     c.maxTrainSteps = stepsAndEpochs().steps
     // the script parses --scale_lr but never applies it; here it does what it says (1 process)
-    c.learningRate = scaleLR ? learningRate * Double(gradientAccumulationSteps * trainBatchSize) : learningRate
+    let world = ((try? DistributedEnvironment.from()) ?? nil)?.worldSize ?? 1
+    c.learningRate = scaleLR ? learningRate * Double(gradientAccumulationSteps * trainBatchSize * world) : learningRate
     (c.lrScheduler, c.lrWarmupSteps) = (lrScheduler, lrWarmupSteps)
     (c.adamBeta1, c.adamBeta2, c.adamWeightDecay, c.adamEpsilon, c.maxGradNorm) = (adamBeta1, adamBeta2, adamWeightDecay, adamEpsilon, maxGradNorm)
     (c.vaeEncodeBatchSize, c.gradientCheckpointing) = (vaeEncodeBatchSize, gradientCheckpointing)

@@ -31,8 +31,18 @@ extension DistillFlags {
     if enableXformers { log.info("--enable_xformers_memory_efficient_attention: attention already uses torch's memory-efficient SDPA kernels") }
     if localRank >= 0 { log.info("--local_rank \(localRank): single-process run on \(runDevice)") }
     if allowTF32 { try Torch.setAllowTF32(true) }
-    let seed = self.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
+    // data-parallel: join the ranks (Gloo on the CPU) before anything else is decided together
+    let parallel = try DistributedEnvironment.from().map { env in DataParallel(group: try env.processGroup()) }
+    var seed = self.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
+    if self.seed == nil, let parallel {  // every rank takes rank 0's draw
+      let t = try Tensor([Double(seed)], shape: [1])
+      try parallel.group.broadcast(t, root: 0)
+      seed = UInt64(try t.toArray(Double.self)[0])
+    }
     if self.seed == nil { log.info("no --seed: using \(seed)") }
+    if let parallel {
+      log.info("rank \(parallel.rank) of \(parallel.worldSize) (c10d, Gloo): global batch \(trainBatchSize * parallel.worldSize * gradientAccumulationSteps) = --train_batch_size \(trainBatchSize) × \(parallel.worldSize) processes × \(gradientAccumulationSteps) accumulation steps")
+    }
     let (steps, epochs) = stepsAndEpochs()
     if let epochs { log.info("\(steps) steps (\(epochs) epoch(s) of --max_train_samples \(maxTrainSamples!))") }
 
@@ -42,6 +52,7 @@ extension DistillFlags {
       centerCrop: centerCrop, randomFlip: randomFlip, batchSize: trainBatchSize, workers: dataloaderNumWorkers, seed: seed,
       maxTrainSamples: maxTrainSamples)
     dataConfig.filter = webdatasetFilter
+    if let parallel { (dataConfig.rank, dataConfig.worldSize) = (parallel.rank, parallel.worldSize) }
     if let filter = dataConfig.filter { log.info("WebdatasetFilter on the shards (\(filter)); original sizes from the json (--wds_filter off to disable)") }
     var settings = RunSettings(
       outputDir: outputDir, maxTrainSteps: steps, checkpointingSteps: checkpointingSteps, validationSteps: validationSteps,
@@ -52,8 +63,10 @@ extension DistillFlags {
     settings.runConfig = runConfig(seed: seed)
     settings.gradientAccumulationSteps = gradientAccumulationSteps
     settings.validateAtEnd = isS5
+    settings.parallel = parallel
     let progress = Progress(total: steps)
-    let config = trainingConfig(seed: seed)
+    var config = trainingConfig(seed: seed)
+    config.parallel = parallel
     let run = DistillationRun(
       settings: settings, data: dataConfig, logger: log, observer: progress, shouldStop: { stopSignal.load(ordering: .relaxed) },
       makeTrainer: { try LCDTrainer(config: config, logger: log) })
@@ -65,7 +78,7 @@ extension DistillFlags {
       print("stopped by \(signalName(sig)) at step \(step): resume with --resume_from_checkpoint latest")
       throw ExitCode(128 + sig)
     case .finished:
-      print("saved \(outputs)")
+      if (parallel?.rank ?? 0) == 0 { print("saved \(outputs)") }
       print(run.summary())
       if pushToHub { print("--push_to_hub: to upload the outputs, run: \(uploadCommand)") }
     }

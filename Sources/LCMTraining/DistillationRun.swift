@@ -71,6 +71,9 @@ public struct RunSettings {
   public var validationPrompts: [String]
   /// S5 also validates once after the last step (its "test" run).
   public var validateAtEnd = false
+  /// Data-parallel runs: rank 0 owns the output folder (checkpoints, validation, logs, final
+  /// UNets); the other ranks train and meet it at a barrier after each of those.
+  public var parallel: DataParallel?
   /// TensorBoard event folder (nil: no logs).
   public var tensorBoardDir: String?
   /// Written as output_dir/run_config.json (the scripts' tracker config).
@@ -123,7 +126,9 @@ public final class DistillationRun {
   }
 
   public func run() throws -> RunOutcome {
-    let s = settings, log = logger
+    let s = settings
+    if let parallel = s.parallel, parallel.rank != 0 { return try runFollower(parallel) }
+    let log = logger
     // the output folder: locked for the run (an existing one at once), leftovers of a killed run
     // removed, the checkpoint to resume found; an earlier run's checkpoints are never overwritten
     let folder = try OutputFolder(s.outputDir)
@@ -195,7 +200,7 @@ public final class DistillationRun {
     }
     var stepStartPosition: DataPosition?
     while trainer.globalStep < s.maxTrainSteps {
-      if stop() != 0 { break }
+      if try s.parallel?.any(stop() != 0) ?? (stop() != 0) { break }
       // the position before this step's batches: a checkpoint after an interrupted wait resumes here
       stepStartPosition = stream.position
       let micro: [TrainingBatch]
@@ -215,10 +220,11 @@ public final class DistillationRun {
       for (tag, value) in scalars { try board?.scalar(tag, value, step: r.step) }
       if r.skipped { observer.message("step \(r.step): inf/NaN gradients under fp16, step skipped, loss scale now \(trainer.scaler!.scale)") }
       let pauseStart = monotonicSeconds()
-      if r.step % s.checkpointingSteps == 0 { try checkpoint() }
+      if r.step % s.checkpointingSteps == 0 { try checkpoint(); try s.parallel?.group.barrier() }
       if r.step % s.validationSteps == 0 {
         let paths = try trainer.writeValidation(prompts: s.validationPrompts, seed: s.seed, board: board) { [observer] in observer.message($0) }
         observer.message("validation images: \(paths.joined(separator: ", "))")
+        try s.parallel?.group.barrier()
       }
       clock.pause(monotonicSeconds() - pauseStart)
     }
@@ -235,7 +241,36 @@ public final class DistillationRun {
       try board?.flush()
       observer.message("final validation images: \(paths.joined(separator: ", "))")
     }
+    try s.parallel?.group.barrier()
     observer.finishing()
+    return .finished
+  }
+
+  /// A rank other than 0: the same steps on its share of each global batch, no files; it meets
+  /// rank 0 at the barriers after checkpoints, validation and the final save.
+  func runFollower(_ parallel: DataParallel) throws -> RunOutcome {
+    let s = settings, log = logger
+    let stream = try DataPipeline(config: data, onFault: { event in log.warning("rank \(parallel.rank): \(event)") })
+    defer { stream.stop() }
+    let stop = shouldStop
+    let trainer = try makeTrainer()
+    self.trainer = trainer
+    while trainer.globalStep < s.maxTrainSteps {
+      if try parallel.any(stop() != 0) { break }
+      let micro = try (0..<s.gradientAccumulationSteps).map { _ in
+        let batch = try stream.next()
+        var t = TrainingBatch(pixels: batch.pixels, resolution: batch.resolution, captions: batch.captions)
+        t.originalSizes = batch.originalSizes.map { (height: $0.height, width: $0.width) }
+        t.cropTopLefts = zip(batch.cropTops, batch.cropLefts).map { (top: $0, left: $1) }
+        return t
+      }
+      _ = try trainer.step(micro)
+      clock.stepEnded()
+      if trainer.globalStep % s.checkpointingSteps == 0 { try parallel.group.barrier() }
+      if trainer.globalStep % s.validationSteps == 0 { try parallel.group.barrier() }
+    }
+    if stop() != 0 { return .stopped(signal: stop(), step: trainer.globalStep) }
+    try parallel.group.barrier()
     return .finished
   }
 

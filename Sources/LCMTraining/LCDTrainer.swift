@@ -42,6 +42,8 @@ public struct LCDTrainingConfig: Sendable {
   /// LoRA distillation (S2) with these settings; nil: the full UNet (S1).
   public var lora: LoRASettings? = nil
   public var lcd = LCDConfig()
+  /// Data-parallel training (a c10d process group of WORLD_SIZE ranks); nil: one process.
+  public var parallel: DataParallel? = nil
   public init(teacher: String) { self.teacher = teacher }
 }
 
@@ -88,6 +90,8 @@ public final class LCDTrainer {
   /// The step's inputs: latents of the pixels, conditioning of the captions.
   public let latentSource: LatentSource
   public let conditioningSource: ConditioningSource
+  /// Data-parallel runs: c10d's Reducer averages the trainable gradients over the ranks.
+  let reducer: GradientReducer?
   /// The dtype of latents, text embeddings and the mixed-precision UNet compute.
   public var weightDType: TensorDType { config.mixedPrecision ?? .float32 }
 
@@ -144,6 +148,13 @@ public final class LCDTrainer {
     schedule = try LRSchedule(name: c.lrScheduler, warmupSteps: c.lrWarmupSteps, trainingSteps: c.maxTrainSteps, baseLR: c.learningRate)
     try optimizer.setLR(try schedule.learningRate(step: 0))
     scaler = c.mixedPrecision == .float16 ? GradScaler() : nil
+    if let parallel = c.parallel {
+      // rank 0's starting weights everywhere (they are equal already: same files, same seed)
+      for p in params { try Torch.noGrad { try parallel.group.broadcast(p.tensor, root: 0) } }
+      reducer = try GradientReducer(group: parallel.group, parameters: params.map(\.tensor))
+    } else {
+      reducer = nil
+    }
     latentSource = VAELatents(vae: vae, device: c.device, sliceSize: c.vaeEncodeBatchSize, dtype: wd)
     if let tokenizer2, let textEncoder2 {
       conditioningSource = SDXLConditioning(
@@ -171,16 +182,23 @@ public final class LCDTrainer {
   /// The reported loss is the last micro-batch's, as the script logs it.
   public func step(_ batches: [TrainingBatch]) throws -> StepResult {
     var lastLoss: Tensor?
-    for batch in batches { lastLoss = try backward(batch, scale: 1 / Double(batches.count)) }
+    // data-parallel: the gradients are reduced in the last micro-batch's backward (DDP's no_sync before)
+    for (i, batch) in batches.enumerated() {
+      lastLoss = try backward(batch, scale: 1 / Double(batches.count), sync: i == batches.count - 1)
+    }
     let params = lcd.method.trainableParameters.map(\.tensor)
     let lossScale = scaler?.scale
     // as accelerate: unscale before clipping; a step with inf/NaN gradients is skipped and does
     // not advance the LR schedule, but still counts as a step (EMA, global step)
-    let foundInf = try scaler?.unscale(params) ?? false
+    var foundInf = try scaler?.unscale(params) ?? false
+    // every rank skips the step when any found inf/NaN
+    if let parallel = config.parallel, scaler != nil { foundInf = try parallel.any(foundInf) }
     let normTensor = try clipGradNorm_(params, maxNorm: config.maxGradNorm)
     // one host sync per step, once backward and clipping are queued
     let values = try Tensor.stack([lastLoss!.to(.float64), normTensor.to(.float64)]).toArray(Double.self)
-    let (loss, norm) = (values[0], values[1])
+    var (loss, norm) = (values[0], values[1])
+    // the logged loss is the global batch's (the ranks' mean)
+    if let parallel = config.parallel { loss = try parallel.mean(loss) }
     // fp16: a non-finite loss gives non-finite gradients and the scaler skips the step
     guard loss.isFinite || scaler != nil else {
       throw ConfigError("step \(globalStep + 1)", "the loss is \(loss) (not finite); lower --learning_rate or check the data")
@@ -199,15 +217,17 @@ public final class LCDTrainer {
   }
 
   /// Forward and backward of one micro-batch; returns its (unscaled) loss, still on the device.
-  func backward(_ batch: TrainingBatch, scale: Double) throws -> Tensor {
+  func backward(_ batch: TrainingBatch, scale: Double, sync: Bool = true) throws -> Tensor {
     // the scripts' draw order: the VAE posterior sample, the caption drops, then the step's draws
-    let latents = try latentSource.latents(batch, generator: generator)
+    let parallel = config.parallel
+    let latents = try latentSource.latents(batch, generator: generator, parallel: parallel)
     let conditioning = try conditioningSource.conditioning(try dropCaptions(batch.captions), batch: batch)
     let unconditional = try conditioningSource.unconditional(like: conditioning)
-    let randomness = try lcd.draw(latents: latents, generator: generator, hostGenerator: hostGenerator)
+    let randomness = try lcd.draw(latents: latents, generator: generator, hostGenerator: hostGenerator, parallel: parallel)
     let out = try lcd.loss(latents: latents, conditioning: conditioning, unconditional: unconditional, randomness: randomness)
     var scaled = scale == 1 ? out.loss : try out.loss * scale
     if let scaler { scaled = try scaler.scaled(scaled) }
+    if sync, let reducer { try reducer.prepare(loss: scaled) }
     try scaled.backward()
     return try out.loss.detach()
   }
@@ -215,7 +235,9 @@ public final class LCDTrainer {
   /// --proportion_empty_prompts: each caption becomes "" with that probability (seeded draws).
   func dropCaptions(_ captions: [String]) throws -> [String] {
     guard config.proportionEmptyPrompts > 0 else { return captions }
-    let u = try Tensor.rand([captions.count], dtype: .float64, generator: hostGenerator).toArray(Double.self)
+    let n = captions.count * (config.parallel?.worldSize ?? 1)
+    var u = try Tensor.rand([n], dtype: .float64, generator: hostGenerator).toArray(Double.self)
+    if let parallel = config.parallel { u = parallel.rows(u) }
     return zip(captions, u).map { $1 < config.proportionEmptyPrompts ? "" : $0 }
   }
 

@@ -74,12 +74,15 @@ public final class LatentConsistencyDistillation {
 
   /// index ~ U{0..N-1}, noise ~ N(0, 1) like the latents (on their device, from `generator`),
   /// w ~ U[w_min, w_max] (on the CPU, from `hostGenerator`, default `generator`), as the script draws them.
-  public func draw(latents: Tensor, generator: Generator? = nil, hostGenerator: Generator? = nil) throws -> LCDRandomness {
-    let b = latents.size(0)
+  /// `parallel`: drawn for the global batch, this rank's rows kept (DataParallel).
+  public func draw(latents: Tensor, generator: Generator? = nil, hostGenerator: Generator? = nil, parallel: DataParallel? = nil) throws -> LCDRandomness {
+    let shape = parallel?.global(latents.shape) ?? latents.shape
+    let b = shape[0]
     let index = try Tensor.randint(0, config.numDDIMTimesteps, [b], device: latents.device, generator: generator)
-    let noise = try Tensor.randn(latents.shape, dtype: latents.dtype, device: latents.device, generator: generator)
+    let noise = try Tensor.randn(shape, dtype: latents.dtype, device: latents.device, generator: generator)
     let w = try Tensor.rand([b], generator: hostGenerator ?? generator) * (config.wMax - config.wMin) + config.wMin
-    return LCDRandomness(index: index, noise: noise, w: w)
+    guard let parallel else { return LCDRandomness(index: index, noise: noise, w: w) }
+    return LCDRandomness(index: try parallel.rows(index), noise: try parallel.rows(noise), w: try parallel.rows(w))
   }
 
   public struct Output {

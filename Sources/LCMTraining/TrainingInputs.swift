@@ -5,7 +5,8 @@ import Torch
 /// Where a step's latents come from: the VAE on the fly now (cached latents later).
 public protocol LatentSource: AnyObject {
   /// The batch's latents (scaled, in the run's dtype), drawing the posterior sample from `generator`.
-  func latents(_ batch: TrainingBatch, generator: Generator) throws -> Tensor
+  /// `parallel`: the posterior's noise drawn for the global batch, this rank's rows kept.
+  func latents(_ batch: TrainingBatch, generator: Generator, parallel: DataParallel?) throws -> Tensor
 }
 
 /// The scripts' way: encode the pixels with the VAE (slices of `sliceSize`), sample the
@@ -20,12 +21,16 @@ public final class VAELatents: LatentSource {
     (self.vae, self.device, self.sliceSize, self.dtype) = (vae, device, sliceSize, dtype)
   }
 
-  public func latents(_ batch: TrainingBatch, generator: Generator) throws -> Tensor {
+  public func latents(_ batch: TrainingBatch, generator: Generator, parallel: DataParallel? = nil) throws -> Tensor {
     let b = batch.captions.count, r = batch.resolution
     let pixels = try Tensor(batch.pixels, shape: [b, 3, r, r], device: device).to(vae.store.dtype)
     return try Torch.noGrad {
       let posterior = try vae.encode(pixels, sliceSize: sliceSize)
-      return try (posterior.sample(generator: generator) * vae.config.scalingFactor).to(dtype)
+      guard let parallel else { return try (posterior.sample(generator: generator) * vae.config.scalingFactor).to(dtype) }
+      // DiagonalGaussian.sample with the global batch's ε
+      let mean = posterior.mean
+      let eps = try parallel.rows(Tensor.randn(parallel.global(mean.shape), dtype: mean.dtype, device: mean.device, generator: generator))
+      return try ((mean + posterior.std * eps) * vae.config.scalingFactor).to(dtype)
     }
   }
 }

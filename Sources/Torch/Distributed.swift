@@ -10,11 +10,14 @@ public final class ProcessGroup: @unchecked Sendable {
 
   public enum ReduceOp: Int32 { case sum = 0, max = 1, min = 2, average = 3 }
 
-  /// Blocks until all `worldSize` ranks have joined (rank 0 serves the store), or `timeout` seconds.
-  public init(gloo masterAddress: String, port: Int, rank: Int, worldSize: Int, timeout: Double = 300) throws(TorchError) {
+  /// Blocks until all `worldSize` ranks have joined, or `timeout` seconds. The store is served by
+  /// rank 0, or by the launcher (`serveStore` false: torchrun's agent), its keys under `prefix`.
+  public init(
+    gloo masterAddress: String, port: Int, rank: Int, worldSize: Int, timeout: Double = 300, serveStore: Bool = true, prefix: String = ""
+  ) throws(TorchError) {
     var out: CTProcessGroup?
     try check("init_process_group(gloo, \(masterAddress):\(port), rank \(rank) of \(worldSize))",
-              ct_pg_new_gloo(masterAddress, Int32(clamping: port), Int32(clamping: rank), Int32(clamping: worldSize), timeout, &out))
+              ct_pg_new_gloo(masterAddress, Int32(clamping: port), Int32(clamping: rank), Int32(clamping: worldSize), timeout, serveStore, prefix, &out))
     pointer = out!
     (self.rank, self.worldSize) = (rank, worldSize)
   }
@@ -66,10 +69,19 @@ public struct DistributedEnvironment: Sendable, Equatable {
   public var localWorldSize: Int
   public var masterAddress: String
   public var masterPort: Int
+  /// torchrun's agent serves the store (TORCHELASTIC_USE_AGENT_STORE); the workers' keys go under
+  /// /worker/attempt_<TORCHELASTIC_RESTART_COUNT>, as torch.distributed's env:// rendezvous puts them.
+  public var agentStore = false
+  public var storePrefix = ""
 
   public init(rank: Int, localRank: Int, worldSize: Int, localWorldSize: Int, masterAddress: String, masterPort: Int) {
     (self.rank, self.localRank, self.worldSize, self.localWorldSize) = (rank, localRank, worldSize, localWorldSize)
     (self.masterAddress, self.masterPort) = (masterAddress, masterPort)
+  }
+
+  /// Joins the Gloo process group these variables describe.
+  public func processGroup(timeout: Double = 300) throws(TorchError) -> ProcessGroup {
+    try ProcessGroup(gloo: masterAddress, port: masterPort, rank: rank, worldSize: worldSize, timeout: timeout, serveStore: !agentStore, prefix: storePrefix)
   }
 
   public struct Problem: Error, CustomStringConvertible {
@@ -98,6 +110,11 @@ public struct DistributedEnvironment: Sendable, Equatable {
     }
     let port = try int("MASTER_PORT") ?? 29500
     guard (1...65535).contains(port) else { throw Problem(description: "MASTER_PORT=\(port) is not a port") }
-    return DistributedEnvironment(rank: rank, localRank: localRank, worldSize: world, localWorldSize: localWorld, masterAddress: address, masterPort: port)
+    var e = DistributedEnvironment(rank: rank, localRank: localRank, worldSize: world, localWorldSize: localWorld, masterAddress: address, masterPort: port)
+    if env["TORCHELASTIC_USE_AGENT_STORE"] == "True" {
+      e.agentStore = true
+      e.storePrefix = "/worker/attempt_\(try int("TORCHELASTIC_RESTART_COUNT") ?? 0)"
+    }
+    return e
   }
 }

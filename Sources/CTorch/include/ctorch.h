@@ -337,10 +337,11 @@ CTStatus ct_adamw8bit_update_(CTTensor param, CTTensor grad, CTTensor state1, CT
 typedef struct CTProcessGroupImpl *CTProcessGroup;
 typedef struct CTReducerImpl *CTReducer;
 
-/// Joins a process group: a c10d TCPStore at master_addr:port (rank 0 serves it) and
-/// ProcessGroupGloo over it (CPU tensors). Blocks until all world_size ranks joined or the timeout.
+/// Joins a process group: a c10d TCPStore at master_addr:port (served by rank 0 when serve_store,
+/// else by the launcher, as torchrun's agent does), keys under `prefix`, and ProcessGroupGloo over
+/// it (CPU tensors). Blocks until all world_size ranks joined or the timeout.
 CTStatus ct_pg_new_gloo(const char *master_addr, int32_t port, int32_t rank, int32_t world_size,
-                        double timeout_seconds, CTProcessGroup *out);
+                        double timeout_seconds, bool serve_store, const char *prefix, CTProcessGroup *out);
 void ct_pg_free(CTProcessGroup pg);
 /// In place over all ranks. op: 0 sum, 1 max, 2 min, 3 average (sum then divide).
 CTStatus ct_pg_allreduce_(CTProcessGroup pg, CTTensor t, int32_t op);

@@ -1,0 +1,91 @@
+import Foundation
+import SafeTensors
+import Testing
+import Torch
+
+/// `lcm distill` data-parallel on c10d (Gloo on loopback, two processes under launcher variables):
+/// two ranks with batch B train what one process with batch 2B does — the same samples (each rank
+/// reads every other one), the same per-sample randomness (drawn for the global batch and sliced)
+/// and c10d's Reducer averaging the gradients — so the loss curve and the final UNets agree within
+/// fp32 rounding. Only rank 0 writes. A rank that dies ends the other with an error, not a hang.
+@Suite("data-parallel lcm distill (2 processes, Gloo)", .serialized)
+struct DataParallelTests {
+  let teacher = "\(repoRoot)/Tests/Fixtures/pipeline/base"
+
+  func common(_ images: String) -> [String] {
+    ["distill", "--pretrained_teacher_model", teacher, "--train_data_dir", images, "--resolution", "16", "--center_crop",
+     "--dataloader_num_workers", "1", "--unet_time_cond_proj_dim", "8", "--lr_warmup_steps", "0", "--max_train_steps", "4",
+     "--seed", "3", "--device", "cpu", "--checkpointing_steps", "2", "--validation_steps", "100"]
+  }
+
+  func launch(_ args: [String], rank: Int, port: Int, log: String) throws -> Process {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "\(repoRoot)/.build/debug/lcm-core")
+    p.arguments = args
+    var env = ProcessInfo.processInfo.environment
+    for (k, v) in ["RANK": "\(rank)", "LOCAL_RANK": "\(rank)", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "\(port)"] { env[k] = v }
+    p.environment = env
+    _ = FileManager.default.createFile(atPath: log, contents: nil)
+    p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+    p.standardError = p.standardOutput
+    try p.run()
+    return p
+  }
+
+  func losses(_ output: String) -> [Double] {
+    output.split(separator: "\n").filter { $0.hasPrefix("step ") }.compactMap { Double($0.split(separator: " ")[3]) }
+  }
+
+  @Test func twoRanksEqualOneProcessWithTheGlobalBatch() throws {
+    let images = try randomImageFolder("ddp", count: 8)
+    let out = NSTemporaryDirectory() + "ddp-\(UInt32.random(in: 0...UInt32.max))"
+    let one = try runLCM(common(images) + ["--train_batch_size", "4", "--output_dir", out + "/one"])
+    #expect(one.status == 0, "\(one.output)")
+    let port = Int.random(in: 20_000...40_000)
+    let ranks = try (0..<2).map { try launch(common(images) + ["--train_batch_size", "2", "--output_dir", out + "/two"], rank: $0, port: port, log: "\(out)-r\($0).log") }
+    for p in ranks { p.waitUntilExit() }
+    let r0 = (try? String(contentsOfFile: "\(out)-r0.log", encoding: .utf8)) ?? "", r1 = (try? String(contentsOfFile: "\(out)-r1.log", encoding: .utf8)) ?? ""
+    #expect(ranks.allSatisfy { $0.terminationStatus == 0 }, "rank 0:\n\(r0)\nrank 1:\n\(r1)")
+    #expect(r0.contains("global batch 4 = --train_batch_size 2 × 2 processes"), "\(r0)")
+    let (a, b) = (losses(one.output), losses(r0))
+    #expect(a.count == 4 && b.count == 4 && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * max(abs($0), 1e-3) }, "\(a) vs \(b)")
+    #expect(losses(r1).isEmpty && !r1.contains("saved "), "rank 1 neither logs steps nor writes: \(r1)")
+    #expect(FileManager.default.fileExists(atPath: out + "/two/checkpoint-4/unet_target"))
+    for name in ["unet", "unet_target"] {
+      let x = try SafeTensorsFile(path: "\(out)/one/\(name)/diffusion_pytorch_model.safetensors")
+      let y = try SafeTensorsFile(path: "\(out)/two/\(name)/diffusion_pytorch_model.safetensors")
+      var worst = 0.0
+      for key in x.keys {
+        let (p, q) = (try Tensor.load(key, from: x).to(.float64), try Tensor.load(key, from: y).to(.float64))
+        worst = max(worst, try (p - q).abs().amax().item())
+      }
+      #expect(worst < 1e-5, "\(name): max abs difference \(worst) between 1 × 4 and 2 × 2")
+    }
+  }
+
+  @Test func aDeadRankEndsTheOtherWithAnError() throws {
+    let images = try randomImageFolder("ddp-kill", count: 8)
+    let out = NSTemporaryDirectory() + "ddp-kill-\(UInt32.random(in: 0...UInt32.max))"
+    let port = Int.random(in: 20_000...40_000)
+    let args = common(images).map { $0 == "4" ? "100000" : $0 } + ["--train_batch_size", "2", "--output_dir", out]
+    let r0 = try launch(args, rank: 0, port: port, log: "\(out)-r0.log")
+    let r1 = try launch(args, rank: 1, port: port, log: "\(out)-r1.log")
+    // once training runs, kill rank 1
+    let start = Date()
+    while Date().timeIntervalSince(start) < 120 {
+      if ((try? String(contentsOfFile: "\(out)-r0.log", encoding: .utf8)) ?? "").contains("step 2/") { break }
+      usleep(100_000)
+    }
+    kill(r1.processIdentifier, SIGKILL)
+    let killed = Date()
+    while r0.isRunning && Date().timeIntervalSince(killed) < 120 { usleep(100_000) }
+    let log = (try? String(contentsOfFile: "\(out)-r0.log", encoding: .utf8)) ?? ""
+    if r0.isRunning { r0.terminate() }
+    #expect(!r0.isRunning || Date().timeIntervalSince(killed) < 120, "rank 0 still runs 120 s after rank 1 died: \(log.suffix(500))")
+    r0.waitUntilExit()
+    #expect(r0.terminationStatus != 0, "\(log.suffix(500))")
+    let errors = log.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
+    #expect(errors.count == 1, "one error line: \(log.suffix(800))")
+    #expect(FileManager.default.fileExists(atPath: out + "/checkpoint-2/unet_target"), "the last complete checkpoint stays")
+  }
+}
