@@ -12,11 +12,17 @@ import Torch
 struct DataParallelTests {
   let teacher = "\(repoRoot)/Tests/Fixtures/pipeline/base"
 
-  func common(_ images: String) -> [String] {
-    ["distill", "--pretrained_teacher_model", teacher, "--train_data_dir", images, "--resolution", "16", "--center_crop",
-     "--dataloader_num_workers", "1", "--unet_time_cond_proj_dim", "8", "--lr_warmup_steps", "0", "--max_train_steps", "4",
+  func common(_ images: String, _ method: [String] = ["distill", "--unet_time_cond_proj_dim", "8"]) -> [String] {
+    method + ["--pretrained_teacher_model", teacher, "--train_data_dir", images, "--resolution", "16", "--center_crop",
+     "--dataloader_num_workers", "1", "--lr_warmup_steps", "0", "--max_train_steps", "4",
      "--seed", "3", "--device", "cpu", "--checkpointing_steps", "2", "--validation_steps", "100"]
   }
+
+  /// Full UNet with gradient checkpointing; LoRA with gradient accumulation (no_sync before the last).
+  static let methods: [[String]] = [
+    ["distill", "--unet_time_cond_proj_dim", "8", "--gradient_checkpointing"],
+    ["distill-lora", "--lora_rank", "4", "--gradient_accumulation_steps", "2"],
+  ]
 
   func launch(_ args: [String], rank: Int, port: Int, log: String) throws -> Process {
     let p = Process()
@@ -36,24 +42,27 @@ struct DataParallelTests {
     output.split(separator: "\n").filter { $0.hasPrefix("step ") }.compactMap { Double($0.split(separator: " ")[3]) }
   }
 
-  @Test func twoRanksEqualOneProcessWithTheGlobalBatch() throws {
+  @Test(arguments: methods)
+  func twoRanksEqualOneProcessWithTheGlobalBatch(method: [String]) throws {
     let images = try randomImageFolder("ddp", count: 8)
     let out = NSTemporaryDirectory() + "ddp-\(UInt32.random(in: 0...UInt32.max))"
-    let one = try runLCM(common(images) + ["--train_batch_size", "4", "--output_dir", out + "/one"])
+    let one = try runLCM(common(images, method) + ["--train_batch_size", "4", "--output_dir", out + "/one"])
     #expect(one.status == 0, "\(one.output)")
     let port = Int.random(in: 20_000...40_000)
-    let ranks = try (0..<2).map { try launch(common(images) + ["--train_batch_size", "2", "--output_dir", out + "/two"], rank: $0, port: port, log: "\(out)-r\($0).log") }
+    let ranks = try (0..<2).map { try launch(common(images, method) + ["--train_batch_size", "2", "--output_dir", out + "/two"], rank: $0, port: port, log: "\(out)-r\($0).log") }
     for p in ranks { p.waitUntilExit() }
     let r0 = (try? String(contentsOfFile: "\(out)-r0.log", encoding: .utf8)) ?? "", r1 = (try? String(contentsOfFile: "\(out)-r1.log", encoding: .utf8)) ?? ""
     #expect(ranks.allSatisfy { $0.terminationStatus == 0 }, "rank 0:\n\(r0)\nrank 1:\n\(r1)")
-    #expect(r0.contains("global batch 4 = --train_batch_size 2 × 2 processes"), "\(r0)")
+    #expect(r0.contains("= --train_batch_size 2 × 2 processes"), "\(r0)")
     let (a, b) = (losses(one.output), losses(r0))
     #expect(a.count == 4 && b.count == 4 && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * max(abs($0), 1e-3) }, "\(a) vs \(b)")
     #expect(losses(r1).isEmpty && !r1.contains("saved "), "rank 1 neither logs steps nor writes: \(r1)")
-    #expect(FileManager.default.fileExists(atPath: out + "/two/checkpoint-4/unet_target"))
-    for name in ["unet", "unet_target"] {
-      let x = try SafeTensorsFile(path: "\(out)/one/\(name)/diffusion_pytorch_model.safetensors")
-      let y = try SafeTensorsFile(path: "\(out)/two/\(name)/diffusion_pytorch_model.safetensors")
+    #expect(FileManager.default.fileExists(atPath: out + "/two/checkpoint-4"))
+    let files = method[0] == "distill"
+      ? ["unet/diffusion_pytorch_model.safetensors", "unet_target/diffusion_pytorch_model.safetensors"] : ["pytorch_lora_weights.safetensors"]
+    for name in files {
+      let x = try SafeTensorsFile(path: "\(out)/one/\(name)")
+      let y = try SafeTensorsFile(path: "\(out)/two/\(name)")
       var worst = 0.0
       for key in x.keys {
         let (p, q) = (try Tensor.load(key, from: x).to(.float64), try Tensor.load(key, from: y).to(.float64))
