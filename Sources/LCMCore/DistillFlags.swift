@@ -159,7 +159,6 @@ extension DistillFlags {
         if runDevice.isCUDA {
           p.append("WORLD_SIZE=\(env.worldSize) on CUDA: the NCCL process group is not available yet; give --device cpu (Gloo) or run one process")
         }
-        if resumeFromCheckpoint != nil { p.append("--resume_from_checkpoint with WORLD_SIZE > 1 is not available yet (checkpoints hold rank 0's data position only)") }
       }
     } catch { p.append("\(error)") }
     need(["auto", "on", "off"].contains(imageProcessing.wdsFilter), "--wds_filter must be auto, on or off, got '\(imageProcessing.wdsFilter)'")

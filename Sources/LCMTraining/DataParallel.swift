@@ -32,6 +32,31 @@ public struct DataParallel: @unchecked Sendable {
     return try t.toArray(Double.self)[0]
   }
 
+  /// Every rank's bytes, on every rank (broadcasts from each rank in turn).
+  func gather(_ bytes: [UInt8]) throws(TorchError) -> [[UInt8]] {
+    var all: [[UInt8]] = []
+    for r in 0..<worldSize {
+      let count = try Tensor([Double(r == rank ? bytes.count : 0)], shape: [1])
+      try group.broadcast(count, root: r)
+      let n = Int(try count.toArray(Double.self)[0])
+      // one byte at least: no empty tensors through the collective
+      let data = try Tensor(r == rank ? bytes + [0] : [UInt8](repeating: 0, count: n + 1), shape: [n + 1])
+      try group.broadcast(data, root: r)
+      all.append(Array(try data.toArray(UInt8.self).prefix(n)))
+    }
+    return all
+  }
+
+  /// Rank 0's text on every rank (nil travels as nil).
+  func broadcast(_ text: String?) throws(TorchError) -> String? {
+    let all = try gather(rank == 0 ? (text.map { [1] + Array($0.utf8) } ?? [0]) : [])
+    guard let first = all.first, first.first == 1 else { return nil }
+    return String(decoding: first.dropFirst(), as: UTF8.self)
+  }
+
+  /// The data position file of a rank in a checkpoint.
+  public static func positionFile(rank: Int) -> String { rank == 0 ? "data_position.json" : "data_position_rank\(rank).json" }
+
   func any(_ flag: Bool) throws(TorchError) -> Bool {
     let t = try Tensor([flag ? 1.0 : 0.0], shape: [1])
     try group.allReduce(t, .max)

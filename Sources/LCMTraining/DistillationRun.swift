@@ -145,6 +145,8 @@ public final class DistillationRun {
       throw ConfigError(s.outputDir, "holds checkpoints of an earlier run (newest checkpoint-\(newest)): resume it with --resume_from_checkpoint latest, "
         + "or pass --overwrite_output_dir to start afresh (removes them), or choose another --output_dir")
     }
+    // data-parallel: the other ranks resume from the same checkpoint, each at its own position
+    if let parallel = s.parallel { _ = try parallel.broadcast(checkpointDir) }
     var resumeData: DataPosition?
     if let checkpointDir, LCDTrainer.isUpstreamCheckpoint(checkpointDir) {
       log.warning("\(checkpointDir) was written by the Python script: its unet/, unet_target/ and step are restored; the optimizer, LR scheduler, loss scaler and random states restart fresh (accelerate's pickles are never read) and the data stream starts from its beginning")
@@ -191,7 +193,9 @@ public final class DistillationRun {
     var lastCheckpoint = trainer.globalStep
     // pruned only once the new checkpoint is complete: a failed write leaves the earlier ones
     func checkpoint(position: DataPosition? = nil) throws {
-      let path = try trainer.saveCheckpoint(in: folder, dataPosition: try (position ?? stream.position).encoded())
+      let mine = try (position ?? stream.position).encoded()
+      let others = try s.parallel.map { try $0.gather([UInt8](mine)).dropFirst().map { Data($0) } } ?? []
+      let path = try trainer.saveCheckpoint(in: folder, dataPosition: mine, otherPositions: others)
       lastCheckpoint = trainer.globalStep
       observer.message("saved \(path)")
       if let limit = s.checkpointsTotalLimit {
@@ -199,8 +203,9 @@ public final class DistillationRun {
       }
     }
     var stepStartPosition: DataPosition?
+    var stopRequested = false  // here or, in data-parallel runs, on any rank
     while trainer.globalStep < s.maxTrainSteps {
-      if try s.parallel?.any(stop() != 0) ?? (stop() != 0) { break }
+      if try s.parallel?.any(stop() != 0) ?? (stop() != 0) { stopRequested = true; break }
       // the position before this step's batches: a checkpoint after an interrupted wait resumes here
       stepStartPosition = stream.position
       let micro: [TrainingBatch]
@@ -229,7 +234,7 @@ public final class DistillationRun {
       clock.pause(monotonicSeconds() - pauseStart)
     }
     try board?.flush()
-    let sig = stop()
+    let sig = stop() != 0 ? stop() : stopRequested ? SIGTERM : 0
     if sig != 0 {
       if lastCheckpoint != trainer.globalStep { try checkpoint(position: stepStartPosition) }
       observer.finishing()
@@ -250,13 +255,25 @@ public final class DistillationRun {
   /// rank 0 at the barriers after checkpoints, validation and the final save.
   func runFollower(_ parallel: DataParallel) throws -> RunOutcome {
     let s = settings, log = logger
-    let stream = try DataPipeline(config: data, onFault: { event in log.warning("rank \(parallel.rank): \(event)") })
+    let checkpointDir = try parallel.broadcast(nil)
+    var resumeData: DataPosition?
+    if let checkpointDir, let bytes = FileManager.default.contents(atPath: "\(checkpointDir)/\(DataParallel.positionFile(rank: parallel.rank))") {
+      resumeData = try DataPosition.decode(bytes)
+    }
+    let stream = try DataPipeline(config: data, resumeFrom: resumeData, onFault: { event in log.warning("rank \(parallel.rank): \(event)") })
     defer { stream.stop() }
     let stop = shouldStop
     let trainer = try makeTrainer()
     self.trainer = trainer
+    if let checkpointDir { _ = try trainer.loadCheckpoint(checkpointDir) }
+    var lastCheckpoint = trainer.globalStep
+    func checkpoint() throws {
+      _ = try parallel.gather([UInt8](try stream.position.encoded()))
+      lastCheckpoint = trainer.globalStep
+    }
+    var stopRequested = false
     while trainer.globalStep < s.maxTrainSteps {
-      if try parallel.any(stop() != 0) { break }
+      if try parallel.any(stop() != 0) { stopRequested = true; break }
       let micro = try (0..<s.gradientAccumulationSteps).map { _ in
         let batch = try stream.next()
         var t = TrainingBatch(pixels: batch.pixels, resolution: batch.resolution, captions: batch.captions)
@@ -266,10 +283,13 @@ public final class DistillationRun {
       }
       _ = try trainer.step(micro)
       clock.stepEnded()
-      if trainer.globalStep % s.checkpointingSteps == 0 { try parallel.group.barrier() }
+      if trainer.globalStep % s.checkpointingSteps == 0 { try checkpoint(); try parallel.group.barrier() }
       if trainer.globalStep % s.validationSteps == 0 { try parallel.group.barrier() }
     }
-    if stop() != 0 { return .stopped(signal: stop(), step: trainer.globalStep) }
+    if stopRequested {
+      if lastCheckpoint != trainer.globalStep { try checkpoint() }  // rank 0 writes the stop checkpoint
+      return .stopped(signal: stop() != 0 ? stop() : SIGTERM, step: trainer.globalStep)
+    }
     try parallel.group.barrier()
     return .finished
   }

@@ -253,22 +253,25 @@ extension LCDTrainer {
   /// Writes a checkpoint's files into `dir` (OutputFolder.writeCheckpoint makes it appear
   /// complete or not at all): student `unet/`, EMA `unet_target/`, optimizer and generator
   /// states, the step, and the caller's data position.
-  public func writeCheckpointFiles(to dir: String, dataPosition: Data?) throws {
+  public func writeCheckpointFiles(to dir: String, dataPosition: Data?, otherPositions: [Data] = []) throws {
     try lcd.method.writeCheckpointModels(to: dir)
     try writeSafeTensors(try optimizer.stateDict(), to: "\(dir)/optimizer.safetensors")
     try writeSafeTensors(
       [("generator", try generator.state()), ("host_generator", try hostGenerator.state())], to: "\(dir)/random_states.safetensors")
     var state: [String: Any] = [
       "global_step": globalStep, "optimizer_steps": stepsTaken, "lr": optimizer.lr, "optimizer": optimizer.kind, "method": methodKind,
+      "world_size": config.parallel?.worldSize ?? 1,
     ]
     if let scaler { state["scaler"] = scaler.state }
     try JSONSerialization.data(withJSONObject: state, options: [.sortedKeys]).write(to: URL(fileURLWithPath: "\(dir)/trainer_state.json"))
     if let dataPosition { try dataPosition.write(to: URL(fileURLWithPath: "\(dir)/data_position.json")) }
+    // data-parallel: ranks 1... each have their own position in the stream
+    for (i, p) in otherPositions.enumerated() { try p.write(to: URL(fileURLWithPath: "\(dir)/\(DataParallel.positionFile(rank: i + 1))")) }
   }
 
   /// Writes `checkpoint-<step>/` in `folder`; returns its path.
-  public func saveCheckpoint(in folder: OutputFolder, dataPosition: Data?) throws -> String {
-    try folder.writeCheckpoint(step: globalStep) { try writeCheckpointFiles(to: $0, dataPosition: dataPosition) }
+  public func saveCheckpoint(in folder: OutputFolder, dataPosition: Data?, otherPositions: [Data] = []) throws -> String {
+    try folder.writeCheckpoint(step: globalStep) { try writeCheckpointFiles(to: $0, dataPosition: dataPosition, otherPositions: otherPositions) }
   }
 
   /// Restores a checkpoint written by saveCheckpoint; returns its data position, if it has one.
@@ -295,6 +298,10 @@ extension LCDTrainer {
     guard method == methodKind else {
       throw FileOperationError("resuming", dir, "it is a \(method == "lora" ? "LoRA (lcm distill-lora)" : "full-UNet (lcm distill)") checkpoint; this run is \(methodKind == "lora" ? "LoRA" : "full-UNet") distillation")
     }
+    let world = state["world_size"] as? Int ?? 1, now = config.parallel?.worldSize ?? 1
+    guard world == now else {
+      throw FileOperationError("resuming", dir, "it was written by \(world) process(es); this run has \(now): resume with WORLD_SIZE=\(world) (each rank's data position is in the checkpoint)")
+    }
     let kind = state["optimizer"] as? String ?? "adamw"
     guard kind == optimizer.kind else {
       let flag = { (k: String) in k == "adamw8bit" ? "with --use_8bit_adam" : "without --use_8bit_adam" }
@@ -317,7 +324,7 @@ extension LCDTrainer {
     stepsTaken = state["optimizer_steps"] as? Int ?? step
     if let scaler, let s = state["scaler"] as? [String: Double] { scaler.load(state: s) }
     try optimizer.setLR(try schedule.learningRate(step: stepsTaken))
-    return FileManager.default.contents(atPath: "\(dir)/data_position.json")
+    return FileManager.default.contents(atPath: "\(dir)/\(DataParallel.positionFile(rank: config.parallel?.rank ?? 0))")
   }
 }
 

@@ -63,12 +63,17 @@ struct DataParallelTests {
     for name in files {
       let x = try SafeTensorsFile(path: "\(out)/one/\(name)")
       let y = try SafeTensorsFile(path: "\(out)/two/\(name)")
-      var worst = 0.0
+      // AdamW moves an element by about lr whatever its gradient's size, so where a gradient is at
+      // rounding level the two runs can step an element apart by up to lr per step: nearly all
+      // elements agree to 1e-6, none by more than steps × lr
+      var worst = 0.0, off = 0, total = 0
       for key in x.keys {
-        let (p, q) = (try Tensor.load(key, from: x).to(.float64), try Tensor.load(key, from: y).to(.float64))
-        worst = max(worst, try (p - q).abs().amax().item())
+        let d = try (try Tensor.load(key, from: x).to(.float64) - Tensor.load(key, from: y).to(.float64)).abs()
+        worst = max(worst, try d.amax().item())
+        off += try d.gt(1e-6).to(.int64).sum().itemInt()
+        total += d.numel
       }
-      #expect(worst < 1e-5, "\(name): max abs difference \(worst) between 1 × 4 and 2 × 2")
+      #expect(worst <= 4 * 1e-4 && Double(off) <= 0.01 * Double(total), "\(name): \(off) of \(total) elements differ by more than 1e-6, the most by \(worst)")
     }
   }
 
@@ -79,10 +84,10 @@ struct DataParallelTests {
     let args = common(images).map { $0 == "4" ? "100000" : $0 } + ["--train_batch_size", "2", "--output_dir", out]
     let r0 = try launch(args, rank: 0, port: port, log: "\(out)-r0.log")
     let r1 = try launch(args, rank: 1, port: port, log: "\(out)-r1.log")
-    // once training runs, kill rank 1
+    // once the first checkpoint is written, kill rank 1
     let start = Date()
     while Date().timeIntervalSince(start) < 120 {
-      if ((try? String(contentsOfFile: "\(out)-r0.log", encoding: .utf8)) ?? "").contains("step 2/") { break }
+      if ((try? String(contentsOfFile: "\(out)-r0.log", encoding: .utf8)) ?? "").contains("checkpoint-2") { break }
       usleep(100_000)
     }
     kill(r1.processIdentifier, SIGKILL)
@@ -96,5 +101,36 @@ struct DataParallelTests {
     let errors = log.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
     #expect(errors.count == 1, "one error line: \(log.suffix(800))")
     #expect(FileManager.default.fileExists(atPath: out + "/checkpoint-2/unet_target"), "the last complete checkpoint stays")
+  }
+
+  func twoRanks(_ args: [String], log: String) throws -> (Int32, String) {
+    let port = Int.random(in: 20_000...40_000)
+    let ranks = try (0..<2).map { try launch(args, rank: $0, port: port, log: "\(log)-r\($0).log") }
+    for p in ranks { p.waitUntilExit() }
+    let r0 = (try? String(contentsOfFile: "\(log)-r0.log", encoding: .utf8)) ?? ""
+    let r1 = (try? String(contentsOfFile: "\(log)-r1.log", encoding: .utf8)) ?? ""
+    return (ranks.map(\.terminationStatus).max()!, r0 + "\n--- rank 1:\n" + r1)
+  }
+
+  /// Each rank's data position is in the checkpoint: 2 + 2 resumed steps equal 4 in one go, bit
+  /// for bit; another world size is refused in one line.
+  @Test func twoRankResumeIsExact() throws {
+    let images = try randomImageFolder("ddp-resume", count: 8)
+    let out = NSTemporaryDirectory() + "ddp-resume-\(UInt32.random(in: 0...UInt32.max))"
+    let args = common(images).filter { $0 != "4" && $0 != "--max_train_steps" } + ["--train_batch_size", "2"]
+    let (s1, straight) = try twoRanks(args + ["--max_train_steps", "4", "--output_dir", out + "/a"], log: out + "-a")
+    #expect(s1 == 0, "\(straight)")
+    let (s2, part) = try twoRanks(args + ["--max_train_steps", "2", "--output_dir", out + "/b"], log: out + "-b")
+    #expect(s2 == 0 && FileManager.default.fileExists(atPath: out + "/b/checkpoint-2/data_position_rank1.json"), "\(part)")
+    let (s3, rest) = try twoRanks(args + ["--max_train_steps", "4", "--output_dir", out + "/b", "--resume_from_checkpoint", "latest"], log: out + "-c")
+    #expect(s3 == 0 && rest.contains("resumed from"), "\(rest)")
+    #expect(losses(straight).count == 4 && losses(straight) == losses(part) + losses(rest), "\(losses(straight)) vs \(losses(part)) + \(losses(rest))")
+    for name in ["unet", "unet_target"] {
+      let a = FileManager.default.contents(atPath: "\(out)/a/\(name)/diffusion_pytorch_model.safetensors")
+      #expect(a != nil && a == FileManager.default.contents(atPath: "\(out)/b/\(name)/diffusion_pytorch_model.safetensors"), "\(name) differs after resume")
+    }
+    let single = try runLCM(args + ["--max_train_steps", "6", "--output_dir", out + "/b", "--resume_from_checkpoint", "latest"])
+    let errors = single.output.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
+    #expect(single.status != 0 && errors.count == 1 && errors[0].contains("process rank was 0 of 2 in the checkpoint, now 0 of 1"), "\(single.output)")
   }
 }
