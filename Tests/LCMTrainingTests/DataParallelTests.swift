@@ -55,7 +55,11 @@ struct DataParallelTests {
     #expect(ranks.allSatisfy { $0.terminationStatus == 0 }, "rank 0:\n\(r0)\nrank 1:\n\(r1)")
     #expect(r0.contains("= --train_batch_size 2 × 2 processes"), "\(r0)")
     let (a, b) = (losses(one.output), losses(r0))
-    #expect(a.count == 4 && b.count == 4 && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * max(abs($0), 1e-3) }, "\(a) vs \(b)")
+    // the first step starts from the same weights: equal to rounding; later ones carry AdamW's
+    // lr-sized steps of elements whose gradients are at rounding level (see below)
+    #expect(a.count == 4 && b.count == 4, "\(a) vs \(b)")
+    #expect(abs(a[0] - b[0]) <= 1e-5 * abs(a[0]), "step 1: \(a[0]) vs \(b[0])")
+    #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-3 * max(abs($0), 1e-3) }, "\(a) vs \(b)")
     #expect(losses(r1).isEmpty && !r1.contains("saved "), "rank 1 neither logs steps nor writes: \(r1)")
     #expect(FileManager.default.fileExists(atPath: out + "/two/checkpoint-4"))
     let files = method[0] == "distill"
