@@ -61,6 +61,8 @@ extension DistillFlags {
   var datasetName: String? { imageProcessing.datasetName }
   var resolution: Int { imageProcessing.resolution ?? (isSDXLTeacher ? 1024 : 512) }
   var useFixCropAndSize: Bool { imageProcessing.useFixCropAndSize }
+  /// Processes of a data-parallel launch (1 without one; bad variables are refused by flagReport).
+  var launcherWorldSize: Int { ((try? DistributedEnvironment.from()) ?? nil)?.worldSize ?? 1 }
   /// The run is S5's (train_lcm_distill_lora_sdxl.py): an SDXL LoRA on a dataset or image folder.
   var isS5: Bool { self is DistillLoRA && isSDXLTeacher && trainShards == nil }
   /// S3/S4 filter their shards (and take the original size from the json); S1/S2 never do.
@@ -210,8 +212,7 @@ extension DistillFlags {
   func stepsAndEpochs() -> (steps: Int, epochs: Int?) {
     guard let samples = maxTrainSamples else { return (maxTrainSteps!, nil) }
     // the scripts' global batch: per-process batch × processes
-    let world = ((try? DistributedEnvironment.from()) ?? nil)?.worldSize ?? 1
-    let math = EpochMath(maxTrainSamples: samples, globalBatchSize: trainBatchSize * world, numWorkers: dataloaderNumWorkers)
+    let math = EpochMath(maxTrainSamples: samples, globalBatchSize: trainBatchSize * launcherWorldSize, numWorkers: dataloaderNumWorkers)
     let perEpoch = (math.numBatches + gradientAccumulationSteps - 1) / gradientAccumulationSteps
     let steps = maxTrainSteps ?? numTrainEpochs * perEpoch
     return (steps, (steps + perEpoch - 1) / perEpoch)
@@ -226,8 +227,7 @@ extension DistillFlags {
     c.device = runDevice
     c.maxTrainSteps = stepsAndEpochs().steps
     // the script parses --scale_lr but never applies it; here it does what it says (1 process)
-    let world = ((try? DistributedEnvironment.from()) ?? nil)?.worldSize ?? 1
-    c.learningRate = scaleLR ? learningRate * Double(gradientAccumulationSteps * trainBatchSize * world) : learningRate
+    c.learningRate = scaleLR ? learningRate * Double(gradientAccumulationSteps * trainBatchSize * launcherWorldSize) : learningRate
     (c.lrScheduler, c.lrWarmupSteps) = (lrScheduler, lrWarmupSteps)
     (c.adamBeta1, c.adamBeta2, c.adamWeightDecay, c.adamEpsilon, c.maxGradNorm) = (adamBeta1, adamBeta2, adamWeightDecay, adamEpsilon, maxGradNorm)
     (c.vaeEncodeBatchSize, c.gradientCheckpointing) = (vaeEncodeBatchSize, gradientCheckpointing)

@@ -164,11 +164,7 @@ public final class DistillationRun {
     let stop = shouldStop
     func nextBatches() throws -> [TrainingBatch] {
       try (0..<s.gradientAccumulationSteps).map { _ in
-        let batch = try stream.next(shouldStop: { stop() != 0 })
-        var t = TrainingBatch(pixels: batch.pixels, resolution: batch.resolution, captions: batch.captions)
-        t.originalSizes = batch.originalSizes.map { (height: $0.height, width: $0.width) }
-        t.cropTopLefts = zip(batch.cropTops, batch.cropLefts).map { (top: $0, left: $1) }
-        return t
+        TrainingBatch(try stream.next(shouldStop: { stop() != 0 }))
       }
     }
     // the first batch before the models load and before anything is written: bad data fails fast
@@ -274,13 +270,7 @@ public final class DistillationRun {
     var stopRequested = false
     while trainer.globalStep < s.maxTrainSteps {
       if try parallel.any(stop() != 0) { stopRequested = true; break }
-      let micro = try (0..<s.gradientAccumulationSteps).map { _ in
-        let batch = try stream.next()
-        var t = TrainingBatch(pixels: batch.pixels, resolution: batch.resolution, captions: batch.captions)
-        t.originalSizes = batch.originalSizes.map { (height: $0.height, width: $0.width) }
-        t.cropTopLefts = zip(batch.cropTops, batch.cropLefts).map { (top: $0, left: $1) }
-        return t
-      }
+      let micro = try (0..<s.gradientAccumulationSteps).map { _ in TrainingBatch(try stream.next()) }
       _ = try trainer.step(micro)
       clock.stepEnded()
       if trainer.globalStep % s.checkpointingSteps == 0 { try checkpoint(); try parallel.group.barrier() }
@@ -315,5 +305,14 @@ public final class DistillationRun {
     }
     return "summary: steps=\(steps) seconds_per_step=\(String(format: "%.4f", perStep)) "
       + "samples_per_second=\(String(format: "%.2f", clock.samplesPerSecond ?? .nan)) peak_memory_mib=\(String(format: "%.0f", peak))"
+  }
+}
+
+extension TrainingBatch {
+  /// The trainer's view of a data pipeline batch: pixels, captions, SDXL's sizes and crops.
+  init(_ batch: Batch) {
+    self.init(pixels: batch.pixels, resolution: batch.resolution, captions: batch.captions)
+    originalSizes = batch.originalSizes.map { (height: $0.height, width: $0.width) }
+    cropTopLefts = zip(batch.cropTops, batch.cropLefts).map { (top: $0, left: $1) }
   }
 }

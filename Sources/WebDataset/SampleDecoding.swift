@@ -12,7 +12,7 @@ public struct TrainingSample: Sendable {
   public var cropTop: Int
   public var cropLeft: Int
   public var flipped: Bool
-  /// The sample's `json` member, raw (SDXL's size/watermark filter reads width/height/pwatermark).
+  /// The sample's `json` member, raw (WebdatasetFilter reads width/height/pwatermark from it).
   public var json: [UInt8]?
   public var key: String
   public var shard: String
@@ -25,12 +25,6 @@ public struct TrainingSample: Sendable {
   /// The S5 script's crop_top_left: (top, resolution - left) when flipped.
   public func scriptCropTopLeft(resolution: Int) -> (top: Int, left: Int) {
     (cropTop, flipped ? resolution - cropLeft : cropLeft)
-  }
-
-  /// The parsed json member (nil when absent); its top-level numbers for the SDXL filter.
-  public func jsonNumber(_ field: String) -> Double? {
-    guard let json, let object = try? JSONSerialization.jsonObject(with: Data(json)) as? [String: Any] else { return nil }
-    return (object[field] as? NSNumber)?.doubleValue
   }
 }
 
