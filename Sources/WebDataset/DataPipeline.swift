@@ -210,7 +210,8 @@ public final class DataPipeline: Sendable {
     let w = config.workers
     var starts = (0..<w).map { i in
       WorkerPosition(
-        shardRNG: DataRNG(seed: config.seed, stream: [UInt64(config.rank), UInt64(i), 1]),
+        // one shard draw sequence for every reader; reader `slot` takes every `slots`-th draw
+        shardRNG: DataRNG(seed: config.seed, stream: [0, 0, 1]),
         shuffleRNG: DataRNG(seed: config.seed, stream: [UInt64(config.rank), UInt64(i), 2]))
     }
     var cursor = 0
@@ -330,7 +331,7 @@ final class Worker: @unchecked Sendable {
     var source: RawSampleSource
     switch config.source {
     case .webDataset:
-      source = try ShardStream(shards: shards, resampled: config.resampled, opener: config.opener, faults: faults, position: position)
+      source = try ShardStream(shards: shards, resampled: config.resampled, slot: slot, slots: slots, opener: config.opener, faults: faults, position: position)
       if let filter = config.filter { source = FilteredSource(source, filter: filter, faults: faults) }
     case .imageFolder(let dir, let imageColumn, let captionColumn):
       let rows = try ImageFolderRows(dir: dir, imageColumn: imageColumn, captionColumn: captionColumn)
@@ -367,7 +368,9 @@ final class Worker: @unchecked Sendable {
       while batch.count < config.batchSize {
         if queue.isClosed { return }  // stopped: also while only bad samples come in
         let raw = try shuffle.next(from: source)
-        var rng = DataRNG(seed: config.seed, stream: [UInt64(config.rank), UInt64(index), 3, UInt64(position.samplesOut)])
+        // keyed by what the sample is (its draw and place in it), not by who reads it: W ranks
+        // crop and flip each sample as one process does
+        var rng = DataRNG(seed: config.seed, stream: [0, 0, 3, UInt64(max(0, raw.ref.draw ?? 0)), UInt64(bitPattern: raw.ref.offset)])
         position.samplesOut += 1
         do {
           var sample = try decoder.decode(raw, rng: &rng)

@@ -53,10 +53,10 @@ final class RowStream: RawSampleSource {
       permutation = shuffled(Array(selected.indices), &rng)
       permutationEpoch = epoch
     }
-    return try sample(permutation[index % selected.count], epoch: epoch)
+    return try sample(permutation[index % selected.count], epoch: epoch, draw: index)
   }
 
-  func sample(_ i: Int, epoch: Int) throws(DataError) -> RawSample {
+  func sample(_ i: Int, epoch: Int, draw: Int?) throws(DataError) -> RawSample {
     let row = try dataset.row(selected[i])
     var files: [String: [UInt8]] = [:]
     // A missing or unreadable image leaves the sample without one: counted as missing_image.
@@ -65,11 +65,11 @@ final class RowStream: RawSampleSource {
       var rng = DataRNG(seed: seed, stream: [0xCA9, UInt64(epoch), UInt64(i)])
       files["txt"] = captions[rng.below(captions.count)]
     }
-    return RawSample(key: row.key, shard: dataset.name, files: files, ref: SampleRef(shard: dataset.name, offset: Int64(i)))
+    return RawSample(key: row.key, shard: dataset.name, files: files, ref: SampleRef(shard: dataset.name, offset: Int64(i), draw: draw))
   }
 
   func load(_ ref: SampleRef) throws(DataError) -> RawSample? {
-    try sample(Int(ref.offset), epoch: 0)
+    try sample(Int(ref.offset), epoch: 0, draw: ref.draw)
   }
 
   func save(into p: inout WorkerPosition) {

@@ -8,25 +8,30 @@ protocol RawSampleSource: AnyObject {
   func save(into position: inout WorkerPosition)
 }
 
-/// WebDataset shards: drawn with replacement (`ResampledShards`, seeded from --seed, rank and
-/// worker) or read in order (this worker's slice of the list, epoch after epoch).
+/// WebDataset shards: drawn with replacement (`ResampledShards`: one sequence seeded from --seed,
+/// of which reader `slot` of `slots` (rank × workers) takes every `slots`-th draw, so readers never
+/// share a draw) or read in order (this worker's slice of the list, epoch after epoch).
 final class ShardStream: RawSampleSource {
   let shards: [String]
   let resampled: Bool
+  let slot: Int, slots: Int
   let opener: ShardOpener
   let faults: FaultCounters
   var rng: DataRNG
   var sequenceIndex: Int
   var current: ShardSampleReader?
   var currentURL: String?
+  var currentDraw = 0
   var producedInShard = 0
   var emptyStreak = 0
   var everProduced = false
   var tried: [String: String] = [:]
 
-  init(shards: [String], resampled: Bool, opener: ShardOpener, faults: FaultCounters, position: WorkerPosition) throws(DataError) {
+  init(shards: [String], resampled: Bool, slot: Int = 0, slots: Int = 1, opener: ShardOpener, faults: FaultCounters, position: WorkerPosition) throws(DataError) {
     self.shards = shards
     self.resampled = resampled
+    self.slot = slot
+    self.slots = slots
     self.opener = opener
     self.faults = faults
     rng = position.shardRNG
@@ -35,6 +40,7 @@ final class ShardStream: RawSampleSource {
       do throws(DataError) {
         current = ShardSampleReader(source: try opener.open(shard, at: position.shardOffset), shard: shard, startOffset: position.shardOffset)
         currentURL = shard
+        currentDraw = max(0, sequenceIndex - 1) * slots + slot
       } catch { record(error) }
     }
   }
@@ -51,11 +57,18 @@ final class ShardStream: RawSampleSource {
         try giveUpIfHopeless()
         let url: String
         if resampled {
-          url = shards[rng.below(shards.count)]
+          var pick = 0
+          for s in 0..<slots {
+            let draw = rng.below(shards.count)
+            if s == slot { pick = draw }
+          }
+          url = shards[pick]
         } else {
           url = shards[sequenceIndex % shards.count]
-          sequenceIndex += 1
         }
+        // sequential: the shard's place in one process's pass (when slots divide the list)
+        currentDraw = sequenceIndex * slots + slot
+        sequenceIndex += 1
         producedInShard = 0
         do {
           current = ShardSampleReader(source: try opener.open(url), shard: url)
@@ -68,7 +81,8 @@ final class ShardStream: RawSampleSource {
       }
       let reader = current!
       do {
-        if let sample = try reader.next() {
+        if var sample = try reader.next() {
+          sample.ref.draw = currentDraw
           producedInShard += 1
           everProduced = true
           emptyStreak = 0
@@ -103,7 +117,9 @@ final class ShardStream: RawSampleSource {
   func load(_ ref: SampleRef) throws(DataError) -> RawSample? {
     let reader = ShardSampleReader(source: try opener.open(ref.shard, at: ref.offset), shard: ref.shard, startOffset: ref.offset)
     defer { try? reader.close() }
-    return try reader.next()
+    guard var sample = try reader.next() else { return nil }
+    sample.ref.draw = ref.draw
+    return sample
   }
 
   func save(into p: inout WorkerPosition) {

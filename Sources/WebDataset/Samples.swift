@@ -2,6 +2,9 @@
 public struct SampleRef: Sendable, Codable, Equatable {
   public var shard: String
   public var offset: Int64
+  /// The global index of the shard draw (or row) it came from, the same whichever reader read
+  /// it: with `offset` it keys the sample's crop and flip. Absent in positions saved before it.
+  public var draw: Int? = nil
 }
 
 /// The members of one sample, before decoding: suffix (lower-cased) → bytes.

@@ -85,6 +85,26 @@ func take(_ p: DataPipeline, _ n: Int) throws -> [Batch] { try (0..<n).map { _ i
     #expect(batches[0].shards.allSatisfy { $0.hasSuffix("s-00000.tar") } && batches[1].shards.allSatisfy { $0.hasSuffix("s-00001.tar") })
   }
 
+  /// Resampled shards across processes: one draw sequence, of which rank r of W takes draws r,
+  /// r + W, ...: the ranks never share a draw, and together they read what one process reads.
+  @Test func resampledRanksTakeInterleavedDrawsOfOneSequence() throws {
+    let shards = try ShardSet(shards: 5, perShard: 3)
+    func stream(rank: Int, of world: Int, batches: Int) throws -> [Batch] {
+      var c = config(shards.spec, workers: 1, batch: 3, buffer: 0)
+      c.rank = rank
+      c.worldSize = world
+      return try take(DataPipeline(config: c), batches)
+    }
+    let one = try stream(rank: 0, of: 1, batches: 8)  // a batch is a whole shard here
+    let r0 = try stream(rank: 0, of: 2, batches: 4), r1 = try stream(rank: 1, of: 2, batches: 4)
+    #expect(Set(one.map { $0.shards[0] }).count > 1)
+    #expect(r0.map(\.keys) == stride(from: 0, to: 8, by: 2).map { one[$0].keys })
+    #expect(r1.map(\.keys) == stride(from: 1, to: 8, by: 2).map { one[$0].keys })
+    // each sample's crop and flip are keyed by its global index, not by the reading rank
+    #expect(r1.map(\.flipped) == stride(from: 1, to: 8, by: 2).map { one[$0].flipped })
+    #expect(r1.map(\.pixels) == stride(from: 1, to: 8, by: 2).map { one[$0].pixels })
+  }
+
   @Test func pipeSource() throws {
     let shards = try ShardSet(shards: 2, perShard: 4)
     let spec = shards.urls.map { "pipe:cat '\($0)'" }.joined(separator: "::")
