@@ -33,7 +33,7 @@ run() {  # side -> global samples/s
   if [ "$side" = one ]; then
     "$LCM" "${common[@]}" --train_batch_size "$BATCH" --max_train_steps "$STEPS" --output_dir "$out" >"$tmp/$side.log" 2>&1
   else
-    "$TORCHRUN" --nproc_per_node 2 --master_port $((20000 + RANDOM % 20000)) --no-python "$LCM" "${common[@]}" \
+    "$TORCHRUN" --nproc_per_node 2 --master_port $((20000 + RANDOM % 12000)) --no-python "$LCM" "${common[@]}" \
       --train_batch_size $((BATCH / 2)) --max_train_steps "$STEPS" --output_dir "$out" >"$tmp/$side.log" 2>&1
   fi
   local rc=$? ranks=$([ "$side" = one ] && echo 1 || echo 2)

@@ -11,15 +11,70 @@
 #include <torch/csrc/distributed/c10d/reducer.hpp>
 
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "internal.h"
 
 using namespace ctorch;
 
+namespace {
+// Where the store is: the heartbeat and the dead-rank probe open their own clients to it.
+struct StoreAddress {
+  std::string host, prefix;
+  uint16_t port = 0;
+
+  c10::intrusive_ptr<c10d::Store> client(std::chrono::milliseconds timeout) const {
+    c10d::TCPStoreOptions options;
+    options.port = port;
+    options.waitWorkers = false;  // not a worker: the server does not count it
+    options.timeout = timeout;
+    c10::intrusive_ptr<c10d::Store> store = c10::make_intrusive<c10d::TCPStore>(host, options);
+    if (!prefix.empty()) store = c10::make_intrusive<c10d::PrefixStore>(prefix, store);
+    return store;
+  }
+};
+
+std::string heartbeatKey(int rank) { return "lcm/heartbeat/" + std::to_string(rank); }
+
+// Every second each rank adds 1 to its counter in the store, from a thread of its own, so that a
+// rank whose collective failed can tell which peer stopped (its counter stands still).
+struct Heartbeat {
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool stop = false;
+
+  static void run(std::shared_ptr<Heartbeat> self, StoreAddress address, int rank) {
+    try {
+      auto store = address.client(std::chrono::seconds(10));
+      std::unique_lock<std::mutex> lock(self->mutex);
+      while (!self->stop) {
+        lock.unlock();
+        store->add(heartbeatKey(rank), 1);
+        lock.lock();
+        self->wake.wait_for(lock, std::chrono::seconds(1), [&] { return self->stop; });
+      }
+    } catch (...) {
+      // the store is gone (its server ended): nothing left to tell
+    }
+  }
+};
+}  // namespace
+
 struct CTProcessGroupImpl {
   c10::intrusive_ptr<c10d::ProcessGroup> pg;
-  int world = 1;
+  int world = 1, rank = 0;
+  StoreAddress address;
+  std::shared_ptr<Heartbeat> heartbeat = std::make_shared<Heartbeat>();
+
+  ~CTProcessGroupImpl() {
+    // the thread is detached: it may sit in a store call to a server that is gone
+    std::lock_guard<std::mutex> lock(heartbeat->mutex);
+    heartbeat->stop = true;
+    heartbeat->wake.notify_all();
+  }
 };
 
 struct CTReducerImpl {
@@ -48,6 +103,9 @@ extern "C" CTStatus ct_pg_new_gloo(const char *master_addr, int32_t port, int32_
     auto impl = std::make_unique<CTProcessGroupImpl>();
     impl->pg = pg;
     impl->world = world_size;
+    impl->rank = rank;
+    impl->address = StoreAddress{std::string(master_addr), prefix ? std::string(prefix) : std::string(), static_cast<uint16_t>(port)};
+    std::thread(Heartbeat::run, impl->heartbeat, impl->address, rank).detach();
     *out = impl.release();
   })
 }
@@ -80,6 +138,24 @@ extern "C" CTStatus ct_pg_broadcast_(CTProcessGroup pg, CTTensor t, int32_t root
 
 extern "C" CTStatus ct_pg_barrier(CTProcessGroup pg) {
   CT_GUARD({ pg->pg->barrier()->wait(); })
+}
+
+extern "C" CTStatus ct_pg_unresponsive_ranks(CTProcessGroup pg, double wait_seconds, int32_t *ranks, int32_t *count, bool *store_lost) {
+  CT_GUARD({
+    *count = 0;
+    *store_lost = false;
+    try {
+      auto store = pg->address.client(std::chrono::milliseconds(static_cast<int64_t>(wait_seconds * 1000)));
+      std::vector<int64_t> before(pg->world);
+      for (int r = 0; r < pg->world; r++) before[r] = store->add(heartbeatKey(r), 0);
+      std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(wait_seconds * 1000)));
+      for (int r = 0; r < pg->world; r++) {
+        if (r != pg->rank && store->add(heartbeatKey(r), 0) == before[r]) ranks[(*count)++] = r;
+      }
+    } catch (const std::exception &) {
+      *store_lost = true;
+    }
+  })
 }
 
 extern "C" CTStatus ct_reducer_new(CTProcessGroup pg, const CTTensor *params, int64_t n, int64_t bucket_bytes, CTReducer *out) {

@@ -32,7 +32,7 @@ extension DistillFlags {
     if localRank >= 0 { log.info("--local_rank \(localRank): single-process run on \(runDevice)") }
     if allowTF32 { try Torch.setAllowTF32(true) }
     // data-parallel: join the ranks (Gloo on the CPU) before anything else is decided together
-    let parallel = try DistributedEnvironment.from().map { env in DataParallel(group: try env.processGroup()) }
+    let parallel = try DistributedEnvironment.from().map { env in DataParallel(group: try env.processGroup(), agentStore: env.agentStore) }
     var seed = self.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
     if self.seed == nil, let parallel {  // every rank takes rank 0's draw
       let t = try Tensor([Double(seed)], shape: [1])

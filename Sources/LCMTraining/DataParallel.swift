@@ -10,7 +10,27 @@ public struct DataParallel: @unchecked Sendable {
   public var rank: Int { group.rank }
   public var worldSize: Int { group.worldSize }
 
-  public init(group: ProcessGroup) { self.group = group }
+  /// The store is torchrun's agent's, not rank 0's.
+  public let agentStore: Bool
+
+  public init(group: ProcessGroup, agentStore: Bool = false) { (self.group, self.agentStore) = (group, agentStore) }
+
+  /// A peer that stopped, in one line.
+  public struct PeerLost: Error, CustomStringConvertible {
+    public let description: String
+  }
+
+  /// A failed run: names the rank that stopped responding when one did (its heartbeat in
+  /// the store stood still), else the error as it is.
+  func explain(_ error: any Error) -> any Error {
+    let (ranks, storeLost) = group.unresponsiveRanks()
+    let tail = "stopping rank \(rank) too; the last complete checkpoint is intact (--resume_from_checkpoint latest)"
+    if storeLost && agentStore { return PeerLost(description: "torchrun's rendezvous store went away (the launcher ended?): \(tail)") }
+    if storeLost { return PeerLost(description: "rank 0 of \(worldSize) stopped responding (it served the rendezvous store): \(tail)") }
+    guard !ranks.isEmpty else { return error }
+    let who = ranks.count == 1 ? "rank \(ranks[0])" : "ranks " + ranks.map(String.init).joined(separator: ", ")
+    return PeerLost(description: "\(who) of \(worldSize) stopped responding (killed, crashed or cut off): \(tail)")
+  }
 
   /// This rank's rows of a tensor drawn for the global batch.
   func rows(_ t: Tensor) throws(TorchError) -> Tensor {
@@ -56,6 +76,20 @@ public struct DataParallel: @unchecked Sendable {
 
   /// The data position file of a rank in a checkpoint.
   public static func positionFile(rank: Int) -> String { rank == 0 ? "data_position.json" : "data_position_rank\(rank).json" }
+
+  /// Whether every rank holds the same weights: each parameter's sum and sum of squares (in
+  /// float64), compared by their max and min over the ranks. A collective: all ranks call it.
+  func sameOnEveryRank(_ parameters: [Tensor]) throws(TorchError) -> Bool {
+    var values: [Double] = []
+    for p in parameters {
+      let x = try p.to(.float64)
+      values += [try x.sum().item(), try x.square().sum().item()]
+    }
+    let high = try Tensor(values, shape: [values.count]), low = try Tensor(values, shape: [values.count])
+    try group.allReduce(high, .max)
+    try group.allReduce(low, .min)
+    return try high.toArray(Double.self) == low.toArray(Double.self)
+  }
 
   func any(_ flag: Bool) throws(TorchError) -> Bool {
     let t = try Tensor([flag ? 1.0 : 0.0], shape: [1])

@@ -126,8 +126,17 @@ public final class DistillationRun {
   }
 
   public func run() throws -> RunOutcome {
+    guard let parallel = settings.parallel else { return try runLeader() }
+    do {
+      return try parallel.rank == 0 ? runLeader() : runFollower(parallel)
+    } catch {
+      throw parallel.explain(error)  // a peer that died shows here as a failed collective
+    }
+  }
+
+  /// A single process, or rank 0 of a data-parallel run.
+  func runLeader() throws -> RunOutcome {
     let s = settings
-    if let parallel = s.parallel, parallel.rank != 0 { return try runFollower(parallel) }
     let log = logger
     // the output folder: locked for the run (an existing one at once), leftovers of a killed run
     // removed, the checkpoint to resume found; an earlier run's checkpoints are never overwritten
@@ -243,8 +252,18 @@ public final class DistillationRun {
       observer.message("final validation images: \(paths.joined(separator: ", "))")
     }
     try s.parallel?.group.barrier()
+    if let parallel = s.parallel { try checkWeightsAgree(parallel, trainer) }
     observer.finishing()
     return .finished
+  }
+
+  /// The end of a data-parallel run: every rank's trainable weights are the same (the reduced
+  /// gradients keep them so), checked rather than trusted.
+  func checkWeightsAgree(_ parallel: DataParallel, _ trainer: LCDTrainer) throws {
+    guard try parallel.sameOnEveryRank(trainer.lcd.method.trainableParameters.map(\.tensor)) else {
+      throw ConfigError("the end of training", "the ranks' weights differ after step \(trainer.globalStep): the gradient reduction went wrong (please report it)")
+    }
+    if parallel.rank == 0 { observer.message("the trainable weights agree on all \(parallel.worldSize) ranks") }
   }
 
   /// A rank other than 0: the same steps on its share of each global batch, no files; it meets
@@ -281,6 +300,7 @@ public final class DistillationRun {
       return .stopped(signal: stop() != 0 ? stop() : SIGTERM, step: trainer.globalStep)
     }
     try parallel.group.barrier()
+    try checkWeightsAgree(parallel, trainer)
     return .finished
   }
 

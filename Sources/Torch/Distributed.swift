@@ -37,6 +37,16 @@ public final class ProcessGroup: @unchecked Sendable {
   }
 
   public func barrier() throws(TorchError) { try check("barrier", ct_pg_barrier(pointer)) }
+
+  /// After a failed collective: which other ranks stopped (their heartbeat in the store stood
+  /// still for `wait` seconds); `storeLost` when the store's server is gone with its process.
+  public func unresponsiveRanks(wait: Double = 2.5) -> (ranks: [Int], storeLost: Bool) {
+    var ranks = [Int32](repeating: -1, count: worldSize)
+    var count: Int32 = 0
+    var lost = false
+    guard ct_pg_unresponsive_ranks(pointer, wait, &ranks, &count, &lost) == 0 else { return ([], false) }
+    return (ranks.prefix(Int(count)).map(Int.init), lost)
+  }
 }
 
 /// c10d's Reducer, as DistributedDataParallel builds it: the parameters' gradients are averaged

@@ -13,7 +13,7 @@ struct DataParallelTests {
   let teacher = "\(repoRoot)/Tests/Fixtures/pipeline/base"
 
   func common(_ images: String, _ method: [String] = ["distill", "--unet_time_cond_proj_dim", "8"]) -> [String] {
-    method + ["--pretrained_teacher_model", teacher, "--train_data_dir", images, "--resolution", "16", "--center_crop",
+    method + ["--pretrained_teacher_model", teacher, "--train_data_dir", images, "--resolution", "16", "--random_flip",
      "--dataloader_num_workers", "1", "--lr_warmup_steps", "0", "--max_train_steps", "4",
      "--seed", "3", "--device", "cpu", "--checkpointing_steps", "2", "--validation_steps", "100"]
   }
@@ -48,12 +48,13 @@ struct DataParallelTests {
     let out = NSTemporaryDirectory() + "ddp-\(UInt32.random(in: 0...UInt32.max))"
     let one = try runLCM(common(images, method) + ["--train_batch_size", "4", "--output_dir", out + "/one"])
     #expect(one.status == 0, "\(one.output)")
-    let port = Int.random(in: 20_000...40_000)
+    let port = Int.random(in: 20_000...32_000)
     let ranks = try (0..<2).map { try launch(common(images, method) + ["--train_batch_size", "2", "--output_dir", out + "/two"], rank: $0, port: port, log: "\(out)-r\($0).log") }
     for p in ranks { p.waitUntilExit() }
     let r0 = (try? String(contentsOfFile: "\(out)-r0.log", encoding: .utf8)) ?? "", r1 = (try? String(contentsOfFile: "\(out)-r1.log", encoding: .utf8)) ?? ""
     #expect(ranks.allSatisfy { $0.terminationStatus == 0 }, "rank 0:\n\(r0)\nrank 1:\n\(r1)")
     #expect(r0.contains("= --train_batch_size 2 × 2 processes"), "\(r0)")
+    #expect(r0.contains("the trainable weights agree on all 2 ranks"), "\(r0)")
     let (a, b) = (losses(one.output), losses(r0))
     // the first step starts from the same weights: equal to rounding; later ones carry AdamW's
     // lr-sized steps of elements whose gradients are at rounding level (see below)
@@ -84,7 +85,7 @@ struct DataParallelTests {
   @Test func aDeadRankEndsTheOtherWithAnError() throws {
     let images = try randomImageFolder("ddp-kill", count: 8)
     let out = NSTemporaryDirectory() + "ddp-kill-\(UInt32.random(in: 0...UInt32.max))"
-    let port = Int.random(in: 20_000...40_000)
+    let port = Int.random(in: 20_000...32_000)
     let args = common(images).map { $0 == "4" ? "100000" : $0 } + ["--train_batch_size", "2", "--output_dir", out]
     let r0 = try launch(args, rank: 0, port: port, log: "\(out)-r0.log")
     let r1 = try launch(args, rank: 1, port: port, log: "\(out)-r1.log")
@@ -103,12 +104,12 @@ struct DataParallelTests {
     r0.waitUntilExit()
     #expect(r0.terminationStatus != 0, "\(log.suffix(500))")
     let errors = log.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
-    #expect(errors.count == 1, "one error line: \(log.suffix(800))")
+    #expect(errors.count == 1 && errors[0].contains("rank 1 of 2 stopped responding"), "one error line naming rank 1: \(log.suffix(800))")
     #expect(FileManager.default.fileExists(atPath: out + "/checkpoint-2/unet_target"), "the last complete checkpoint stays")
   }
 
   func twoRanks(_ args: [String], log: String) throws -> (Int32, String) {
-    let port = Int.random(in: 20_000...40_000)
+    let port = Int.random(in: 20_000...32_000)
     let ranks = try (0..<2).map { try launch(args, rank: $0, port: port, log: "\(log)-r\($0).log") }
     for p in ranks { p.waitUntilExit() }
     let r0 = (try? String(contentsOfFile: "\(log)-r0.log", encoding: .utf8)) ?? ""
@@ -136,5 +137,64 @@ struct DataParallelTests {
     let single = try runLCM(args + ["--max_train_steps", "6", "--output_dir", out + "/b", "--resume_from_checkpoint", "latest"])
     let errors = single.output.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
     #expect(single.status != 0 && errors.count == 1 && errors[0].contains("process rank was 0 of 2 in the checkpoint, now 0 of 1"), "\(single.output)")
+  }
+
+  /// torchrun from the torch the set-up installs, running `lcm` (not Python) in each worker. The
+  /// test runner's threads block SIGINT/SIGTERM and spawned processes inherit the mask: unblocked
+  /// before exec, as a shell would have them.
+  func torchrun(_ args: [String], log: String) throws -> Process {
+    let p = Process()
+    let torchrun = (pythonPath as NSString).deletingLastPathComponent + "/torchrun"
+    p.executableURL = URL(fileURLWithPath: pythonPath)
+    p.arguments = ["-c", "import os, signal, sys; signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT, signal.SIGTERM]); os.execv(sys.argv[1], sys.argv[1:])", torchrun] + args
+    _ = FileManager.default.createFile(atPath: log, contents: nil)
+    p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+    p.standardError = p.standardOutput
+    try p.run()
+    return p
+  }
+
+  /// Two torchrun invocations with --nnodes 2 on loopback (a node each, one process a node).
+  @Test func twoNodesUnderTorchrun() throws {
+    let images = try randomImageFolder("ddp-nodes", count: 8)
+    let out = NSTemporaryDirectory() + "ddp-nodes-\(UInt32.random(in: 0...UInt32.max))"
+    let port = Int.random(in: 20_000...32_000)
+    let nodes = try (0..<2).map { node in
+      try torchrun(["--nnodes", "2", "--node_rank", "\(node)", "--nproc_per_node", "1", "--rdzv_endpoint", "127.0.0.1:\(port)",
+                    "--no-python", "\(repoRoot)/.build/debug/lcm"] + common(images) + ["--train_batch_size", "2", "--output_dir", out],
+                   log: "\(out)-node\(node).log")
+    }
+    for p in nodes { p.waitUntilExit() }
+    let logs = (0..<2).map { (try? String(contentsOfFile: "\(out)-node\($0).log", encoding: .utf8)) ?? "" }
+    #expect(nodes.allSatisfy { $0.terminationStatus == 0 }, "node 0:\n\(logs[0])\nnode 1:\n\(logs[1])")
+    #expect(logs[0].contains("rank 0 of 2") && logs[1].contains("rank 1 of 2"), "\(logs)")
+    #expect(losses(logs[0]).count == 4 && logs[0].contains("the trainable weights agree on all 2 ranks"), "\(logs[0])")
+    #expect(FileManager.default.fileExists(atPath: out + "/unet/diffusion_pytorch_model.safetensors"))
+  }
+
+  /// SIGTERM to the launcher: torchrun passes it to its workers, rank 0 writes a checkpoint at the
+  /// step all ranks stop at, and every process exits.
+  @Test func sigtermToTorchrunGivesACheckpointAndEndsAllRanks() throws {
+    let images = try randomImageFolder("ddp-term", count: 8)
+    let out = NSTemporaryDirectory() + "ddp-term-\(UInt32.random(in: 0...UInt32.max))"
+    let args = common(images).map { $0 == "4" ? "100000" : $0 == "2" ? "1000" : $0 } + ["--train_batch_size", "2", "--output_dir", out]
+    let log = out + ".log"
+    let p = try torchrun(["--nproc_per_node", "2", "--master_port", "\(Int.random(in: 20_000...32_000))", "--no-python", "\(repoRoot)/.build/debug/lcm"] + args, log: log)
+    let start = Date()
+    while p.isRunning, Date().timeIntervalSince(start) < 120, !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("step 3/") { usleep(100_000) }
+    kill(p.processIdentifier, SIGTERM)
+    let termed = Date()
+    while p.isRunning && Date().timeIntervalSince(termed) < 60 { usleep(100_000) }
+    let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+    if p.isRunning { p.terminate() }
+    #expect(Date().timeIntervalSince(termed) < 60, "torchrun still runs 60 s after SIGTERM: \(text.suffix(800))")
+    p.waitUntilExit()
+    let stopped = text.split(separator: "\n").filter { $0.contains("stopped by SIGTERM at step") }
+    #expect(stopped.count == 2, "both ranks stop: \(text.suffix(1500))")
+    let step = stopped.first.flatMap { $0.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .punctuationCharacters)) }.first }
+    #expect(step.map { FileManager.default.fileExists(atPath: "\(out)/checkpoint-\($0)/data_position_rank1.json") } == true, "\(text.suffix(1500))")
+    #expect(!text.contains("Error: "), "\(text.suffix(1500))")
+    let left = try runCommand("/usr/bin/pgrep", ["-f", out])
+    #expect(left.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "processes left: \(left.output)")
   }
 }

@@ -8,7 +8,7 @@ import Torch
 /// gradients with c10d's Reducer; the result equals the mean of the two ranks' own gradients.
 @Suite("c10d process group and reducer (Gloo, 2 processes)", .serialized)
 struct DistributedTests {
-  func freePort() -> Int { Int.random(in: 20_000...40_000) }
+  func freePort() -> Int { Int.random(in: 20_000...32_000) }
 
   func launch(rank: Int, port: Int) throws -> (Process, Pipe) {
     let p = Process()

@@ -347,6 +347,10 @@ void ct_pg_free(CTProcessGroup pg);
 CTStatus ct_pg_allreduce_(CTProcessGroup pg, CTTensor t, int32_t op);
 CTStatus ct_pg_broadcast_(CTProcessGroup pg, CTTensor t, int32_t root);
 CTStatus ct_pg_barrier(CTProcessGroup pg);
+/// After a failed collective: the other ranks whose store heartbeat (one per second, from a thread
+/// each rank runs) did not move in wait_seconds, into `ranks` (room for world_size); store_lost
+/// when the store itself cannot be reached.
+CTStatus ct_pg_unresponsive_ranks(CTProcessGroup pg, double wait_seconds, int32_t *ranks, int32_t *count, bool *store_lost);
 /// c10d's Reducer, as DistributedDataParallel builds it: the parameters' gradients are averaged
 /// over the ranks in buckets of bucket_bytes, overlapped with backward; call ct_reducer_prepare
 /// with the loss before each backward whose gradients are to be reduced.
