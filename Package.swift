@@ -18,9 +18,33 @@ let torchCxxFlags: [String] = [
 // lcm-core opens that library when a dataset needs it.
 let arrow = Context.environment["ARROW_HOME"] ?? "\(packageDir)/.arrow"
 
+// NCCL's process group (libLCMNCCL.so, issue 15): built against the nccl.h and CUDA headers of the
+// nvidia wheels a CUDA torch wheel installs beside torch/ ($NVIDIA_HOME or ../nvidia of libtorch).
+// A CPU-only libtorch has none: then the library is not built and CUDA ranks are refused in one line.
+let nvidia = Context.environment["NVIDIA_HOME"] ?? "\(libtorch)/../nvidia"
+let haveNCCLHeaders = FileManager.default.fileExists(atPath: "\(nvidia)/nccl/include/nccl.h")
+  && FileManager.default.fileExists(atPath: "\(libtorch)/include/torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp")
+// the CUDA runtime headers with the crt/ and libcu++ (nv/target) ones that scripts/setup.sh adds
+let cudaIncludes = ["cu13"].map { "\(nvidia)/\($0)/include" }.filter { dir in
+  ["cuda_runtime_api.h", "crt/host_config.h", "nv/target"].allSatisfy { FileManager.default.fileExists(atPath: "\(dir)/\($0)") }
+}
+let buildNCCL = haveNCCLHeaders && !cudaIncludes.isEmpty
+
 let torchLinkerFlags: [String] = [
   "-L\(libtorch)/lib", "-Xlinker", "-rpath", "-Xlinker", "\(libtorch)/lib",
 ]
+
+// opened by CTorch with dlopen (ct_pg_attach_nccl); never linked into lcm-core
+let ncclTargets: [Target] = buildNCCL ? [
+  .target(
+    name: "CNCCLGroup",
+    cxxSettings: [.unsafeFlags(torchCxxFlags + ["-isystem", "\(nvidia)/nccl/include"] + cudaIncludes.flatMap { ["-isystem", $0] })],
+    linkerSettings: [
+      .unsafeFlags(torchLinkerFlags + ["-Xlinker", "--no-undefined"]),
+      .linkedLibrary("torch_cuda"), .linkedLibrary("c10_cuda"), .linkedLibrary("torch_cpu"), .linkedLibrary("c10"),
+    ]
+  ),
+] : []
 
 let package = Package(
   name: "swift-lcm",
@@ -31,7 +55,7 @@ let package = Package(
     .executable(name: "lcm", targets: ["LCMLauncher"]),
     .executable(name: "lcm-core", targets: ["LCMCore"]),
     .library(name: "LCMArrow", type: .dynamic, targets: ["CArrowReader"]),
-  ],
+  ] + (buildNCCL ? [.library(name: "LCMNCCL", type: .dynamic, targets: ["CNCCLGroup"])] : []),
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -91,7 +115,7 @@ let package = Package(
     .testTarget(name: "LCMTrainingTests", dependencies: ["TestSupport", "LCMTraining", "ImageCodecs", "DiffusionModels", "Schedulers", "Torch", "TorchNN", "SafeTensors"]),
     .testTarget(name: "SchedulersTests", dependencies: ["TestSupport", "Schedulers", "Torch"]),
     .testTarget(name: "DiffusionModelsTests", dependencies: ["TestSupport", "DiffusionModels", "TorchNN", "Torch", "SafeTensors"]),
-  ],
+  ] + ncclTargets,
   swiftLanguageModes: [.v6],
   cxxLanguageStandard: .cxx20
 )

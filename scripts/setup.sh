@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 
 TORCH_VERSION=2.11.0
 PYARROW_VERSION=26.0.1
+CUDA_CRT_VERSION=13.0.88
+CUDA_CCCL_VERSION=13.0.85
 CACHE="${SWIFT_LCM_CACHE:-$HOME/.cache/swift-lcm}"
 VENV="$CACHE/py"
 say() { echo "setup: $*"; }
@@ -43,6 +45,13 @@ have_torch=$("$VENV/bin/python" -c 'import torch; print(torch.__version__)' 2>/d
 if [ -z "${LIBTORCH:-}" ] && [[ "$have_torch" != "$TORCH_VERSION"* ]]; then
   say "installing torch==$TORCH_VERSION into $VENV (about 4.6 GB, once per machine)"
   "$VENV/bin/python" -m pip install -q "torch==$TORCH_VERSION"
+fi
+# the CUDA runtime's crt/ headers (NVIDIA's header-only wheel), which the NCCL process-group
+# library (libLCMNCCL.so) compiles against beside torch's own nvidia wheels; nothing runs from it
+nv_include="$("$VENV/bin/python" -c 'import os, torch; print(os.path.join(os.path.dirname(os.path.dirname(torch.__file__)), "nvidia", "cu13", "include"))' 2>/dev/null || true)"
+if [ -z "${LIBTORCH:-}" ] && [ -f "$nv_include/cuda_runtime_api.h" ] && { [ ! -f "$nv_include/crt/host_config.h" ] || [ ! -f "$nv_include/nv/target" ]; }; then
+  say "installing nvidia-cuda-crt==$CUDA_CRT_VERSION and nvidia-cuda-cccl==$CUDA_CCCL_VERSION (CUDA headers for the NCCL library)"
+  "$VENV/bin/python" -m pip install -q --no-deps "nvidia-cuda-crt==$CUDA_CRT_VERSION" "nvidia-cuda-cccl==$CUDA_CCCL_VERSION"
 fi
 have_arrow=$("$VENV/bin/python" -c 'import pyarrow; print(pyarrow.__version__)' 2>/dev/null || true)
 if [ -z "${ARROW_HOME:-}" ] && [ "$have_arrow" != "$PYARROW_VERSION" ]; then
@@ -105,8 +114,14 @@ fi
 if [ "${SWIFT_LCM_SKIP_BUILD:-0}" != 1 ]; then
   say "building lcm (release)"
   # lcm-core links libtorch; lcm is the launcher beside it (--help and --version without libtorch);
-  # libLCMArrow.so beside them is opened by lcm-core for --dataset_name
-  for product in LCMArrow lcm-core lcm; do
+  # libLCMArrow.so beside them is opened by lcm-core for --dataset_name; libLCMNCCL.so for CUDA
+  # ranks, where the torch wheel brings NCCL (Package.swift checks the same headers)
+  products=(LCMArrow lcm-core lcm)
+  nv="${NVIDIA_HOME:-.libtorch/../nvidia}"
+  if [ -f "$nv/nccl/include/nccl.h" ] && [ -f "$nv/cu13/include/crt/host_config.h" ] && [ -f "$nv/cu13/include/nv/target" ]; then
+    products=(LCMNCCL "${products[@]}")
+  fi
+  for product in "${products[@]}"; do
     swift build -c release --product "$product" 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' || true
   done
   [ -x .build/release/lcm ] && [ -x .build/release/lcm-core ] && [ -f .build/release/libLCMArrow.so ] || die "release build failed"

@@ -10,8 +10,12 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/reducer.hpp>
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
+#include <dlfcn.h>
+
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -61,15 +65,80 @@ struct Heartbeat {
     }
   }
 };
+// Watches the other ranks' heartbeats while a run trains: one that stands still for `stall`
+// seconds (a rank killed, frozen or cut off; NCCL's collectives would wait for it until their
+// own timeout) ends this process with one error line naming it.
+struct PeerWatch {
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool stop = false;
+
+  static void run(std::shared_ptr<PeerWatch> self, StoreAddress address, int rank, int world, double stall, bool agentStore) {
+    using clock = std::chrono::steady_clock;
+    const auto limit = std::chrono::duration<double>(stall);
+    std::vector<int64_t> last(world, -1);
+    std::vector<clock::time_point> moved(world, clock::now());
+    auto reached = clock::now();
+    c10::intrusive_ptr<c10d::Store> store;
+    std::unique_lock<std::mutex> lock(self->mutex);
+    while (!self->stop) {
+      lock.unlock();
+      bool ok = true;
+      try {
+        if (!store) store = address.client(std::chrono::seconds(5));
+        for (int r = 0; r < world; r++) {
+          auto v = store->add(heartbeatKey(r), 0);
+          if (v != last[r]) (last[r] = v, moved[r] = clock::now());
+        }
+        reached = clock::now();
+      } catch (...) {
+        store.reset();
+        ok = false;
+      }
+      std::string lost;
+      auto now = clock::now();
+      if (!ok && now - reached > limit) {
+        lost = agentStore ? "torchrun's rendezvous store went away (the launcher ended?)"
+                          : "rank 0 of " + std::to_string(world) + " stopped responding (it served the rendezvous store)";
+      } else if (ok) {
+        for (int r = 0; r < world && lost.empty(); r++) {
+          if (r != rank && now - moved[r] > limit) {
+            lost = "rank " + std::to_string(r) + " of " + std::to_string(world) + " stopped responding (no heartbeat for " +
+                   std::to_string(static_cast<int>(stall)) + " s: killed, frozen or cut off)";
+          }
+        }
+      }
+      lock.lock();
+      if (!lost.empty() && !self->stop) {
+        std::fprintf(stderr, "Error: %s: stopping rank %d too; the last complete checkpoint is intact (--resume_from_checkpoint latest)\n",
+                     lost.c_str(), rank);
+        std::fflush(nullptr);
+        std::_Exit(1);
+      }
+      self->wake.wait_for(lock, std::chrono::seconds(1), [&] { return self->stop; });
+    }
+  }
+};
 }  // namespace
 
 struct CTProcessGroupImpl {
   c10::intrusive_ptr<c10d::ProcessGroup> pg;
   int world = 1, rank = 0;
   StoreAddress address;
+  c10::intrusive_ptr<c10d::Store> store;  // prefixed as the group's keys are
   std::shared_ptr<Heartbeat> heartbeat = std::make_shared<Heartbeat>();
+  std::shared_ptr<PeerWatch> watch;
+
+  void stopWatching() {
+    if (!watch) return;
+    std::lock_guard<std::mutex> lock(watch->mutex);
+    watch->stop = true;
+    watch->wake.notify_all();
+    watch.reset();
+  }
 
   ~CTProcessGroupImpl() {
+    stopWatching();
     // the thread is detached: it may sit in a store call to a server that is gone
     std::lock_guard<std::mutex> lock(heartbeat->mutex);
     heartbeat->stop = true;
@@ -104,6 +173,7 @@ extern "C" CTStatus ct_pg_new_gloo(const char *master_addr, int32_t port, int32_
     impl->pg = pg;
     impl->world = world_size;
     impl->rank = rank;
+    impl->store = store;
     impl->address = StoreAddress{std::string(master_addr), prefix ? std::string(prefix) : std::string(), static_cast<uint16_t>(port)};
     std::thread(Heartbeat::run, impl->heartbeat, impl->address, rank).detach();
     *out = impl.release();
@@ -155,6 +225,43 @@ extern "C" CTStatus ct_pg_unresponsive_ranks(CTProcessGroup pg, double wait_seco
     } catch (const std::exception &) {
       *store_lost = true;
     }
+  })
+}
+
+extern "C" CTStatus ct_pg_watch_peers(CTProcessGroup pg, double stall_seconds, bool agent_store) {
+  CT_GUARD({
+    pg->stopWatching();
+    if (stall_seconds > 0) {
+      pg->watch = std::make_shared<PeerWatch>();
+      std::thread(PeerWatch::run, pg->watch, pg->address, pg->rank, pg->world, stall_seconds, agent_store).detach();
+    }
+  })
+}
+
+extern "C" CTStatus ct_pg_attach_nccl(CTProcessGroup pg, const char *library, double timeout_seconds, int32_t *nccl_version) {
+  CT_GUARD({
+    void *handle = dlopen(library, RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+      const char *e = dlerror();
+      throw std::runtime_error(std::string("cannot load the NCCL library: ") + (e ? e : library));
+    }
+    using Attach = int (*)(void *, void *, int, int, double, char *, size_t);
+    using Version = int (*)();
+    auto attach = reinterpret_cast<Attach>(dlsym(handle, "lcm_nccl_attach"));
+    auto version = reinterpret_cast<Version>(dlsym(handle, "lcm_nccl_version"));
+    if (!attach || !version) throw std::runtime_error(std::string(library) + ": not the NCCL library of this build (no lcm_nccl_attach)");
+    char error[1024] = {0};
+    if (attach(&pg->pg, &pg->store, pg->rank, pg->world, timeout_seconds, error, sizeof error) != 0) {
+      throw std::runtime_error(std::string("ProcessGroupNCCL: ") + error);
+    }
+    *nccl_version = version();
+  })
+}
+
+extern "C" CTStatus ct_cuda_set_device(int32_t index) {
+  CT_GUARD({
+    auto impl = c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA);
+    impl->setDevice(c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(index)));
   })
 }
 

@@ -159,7 +159,12 @@ extension DistillFlags {
     do {
       if let env = try DistributedEnvironment.from() {
         if runDevice.isCUDA {
-          p.append("WORLD_SIZE=\(env.worldSize) on CUDA: the NCCL process group is not available yet; give --device cpu (Gloo) or run one process")
+          if ProcessGroup.ncclLibrary() == nil {
+            p.append("WORLD_SIZE=\(env.worldSize) on CUDA needs libLCMNCCL.so (NCCL's process group, built by scripts/setup.sh where the torch wheel brings NCCL) beside lcm-core or at $SWIFT_LCM_NCCL_LIBRARY; or give --device cpu (Gloo)")
+          }
+          if CUDA.isAvailable, let i = runDevice.index, i >= CUDA.deviceCount {
+            p.append("rank \(env.rank) would train on cuda:\(i) (LOCAL_RANK \(env.localRank)) but this machine has \(CUDA.deviceCount) GPU(s): lower --nproc_per_node")
+          }
         }
       }
     } catch { p.append("\(error)") }
@@ -182,8 +187,13 @@ extension DistillFlags {
     }
   }
 
-  /// --device, else CUDA when a GPU is present (accelerate's default), else the CPU.
-  var runDevice: Device { device.flatMap { Device(parsing: $0) } ?? (CUDA.isAvailable ? .cuda(0) : .cpu) }
+  /// --device, else CUDA when a GPU is present (accelerate's default), else the CPU. Under a
+  /// launcher, `cuda` (or no --device) means cuda:LOCAL_RANK.
+  var runDevice: Device {
+    let localRank = (try? DistributedEnvironment.from())??.localRank ?? 0
+    guard let d = device.flatMap({ Device(parsing: $0) }) else { return CUDA.isAvailable ? .cuda(localRank) : .cpu }
+    return d.isCUDA && d.index == nil ? .cuda(localRank) : d
+  }
 
   /// The first line of a run: the device and why.
   var deviceLine: String {

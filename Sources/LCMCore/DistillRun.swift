@@ -32,7 +32,7 @@ extension DistillFlags {
     if localRank >= 0 { log.info("--local_rank \(localRank): single-process run on \(runDevice)") }
     if allowTF32 { try Torch.setAllowTF32(true) }
     // data-parallel: join the ranks (Gloo on the CPU) before anything else is decided together
-    let parallel = try DistributedEnvironment.from().map { env in DataParallel(group: try env.processGroup(), agentStore: env.agentStore) }
+    let parallel = try DistributedEnvironment.from().map { env in try joinRanks(env, log: log) }
     var seed = self.seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
     if self.seed == nil, let parallel {  // every rank takes rank 0's draw
       let t = try Tensor([Double(seed)], shape: [1])
@@ -41,7 +41,7 @@ extension DistillFlags {
     }
     if self.seed == nil { log.info("no --seed: using \(seed)") }
     if let parallel {
-      log.info("rank \(parallel.rank) of \(parallel.worldSize) (c10d, Gloo): global batch \(trainBatchSize * parallel.worldSize * gradientAccumulationSteps) = --train_batch_size \(trainBatchSize) × \(parallel.worldSize) processes × \(gradientAccumulationSteps) accumulation steps")
+      log.info("rank \(parallel.rank) of \(parallel.worldSize) (c10d, \(parallel.backends)): global batch \(trainBatchSize * parallel.worldSize * gradientAccumulationSteps) = --train_batch_size \(trainBatchSize) × \(parallel.worldSize) processes × \(gradientAccumulationSteps) accumulation steps")
     }
     let (steps, epochs) = stepsAndEpochs()
     if let epochs { log.info("\(steps) steps (\(epochs) epoch(s) of --max_train_samples \(maxTrainSamples!))") }
@@ -82,6 +82,24 @@ extension DistillFlags {
       print(run.summary())
       if pushToHub { print("--push_to_hub: to upload the outputs, run: \(uploadCommand)") }
     }
+  }
+}
+
+extension DistillFlags {
+  /// The process group: Gloo for CPU tensors, and NCCL for CUDA ones when the run trains on CUDA
+  /// (cuda:LOCAL_RANK made the thread's current device first, as torch.cuda.set_device).
+  func joinRanks(_ env: DistributedEnvironment, log: Logger) throws -> DataParallel {
+    let group = try env.processGroup()
+    var parallel = DataParallel(group: group, agentStore: env.agentStore)
+    if let s = ProcessInfo.processInfo.environment["SWIFT_LCM_PEER_TIMEOUT"], let t = Double(s), t > 0 { parallel.peerTimeout = t }
+    let d = runDevice
+    if d.isCUDA {
+      try CUDA.setDevice(d.index ?? env.localRank)
+      guard let library = ProcessGroup.ncclLibrary() else { throw ValidationError("libLCMNCCL.so not found (see scripts/setup.sh)") }
+      let version = try group.attachNCCL(library: library)
+      parallel.backends = "NCCL \(version) on \(d), Gloo for host values"
+    }
+    return parallel
   }
 }
 

@@ -20,7 +20,7 @@ struct LCM: ParsableCommand {
       print(HelpDump.swiftSource())
       return
     }
-    if arguments == ["__dist-check"] { Foundation.exit(DistCheck.run()) }
+    if arguments.first == "__dist-check" { Foundation.exit(DistCheck.run(cuda: arguments.dropFirst() == ["--device", "cuda"])) }
     let commands: [String: ParsableCommand.Type] = [
       "distill": Distill.self, "distill-lora": DistillLoRA.self, "generate": Generate.self, "export": Export.self,
     ]

@@ -13,6 +13,11 @@ public struct DataParallel: @unchecked Sendable {
   /// The store is torchrun's agent's, not rank 0's.
   public let agentStore: Bool
 
+  /// The backends in use, for the log.
+  public var backends = "Gloo"
+  /// Seconds without another rank's heartbeat after which a training rank ends with an error.
+  public var peerTimeout = 30.0
+
   public init(group: ProcessGroup, agentStore: Bool = false) { (self.group, self.agentStore) = (group, agentStore) }
 
   /// A peer that stopped, in one line.

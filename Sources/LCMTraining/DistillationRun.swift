@@ -127,6 +127,9 @@ public final class DistillationRun {
 
   public func run() throws -> RunOutcome {
     guard let parallel = settings.parallel else { return try runLeader() }
+    // a rank that freezes or vanishes without closing its connections ends the others too
+    try parallel.group.watchPeers(stallSeconds: parallel.peerTimeout, agentStore: parallel.agentStore)
+    defer { try? parallel.group.watchPeers(stallSeconds: 0, agentStore: parallel.agentStore) }
     do {
       return try parallel.rank == 0 ? runLeader() : runFollower(parallel)
     } catch {

@@ -38,6 +38,29 @@ public final class ProcessGroup: @unchecked Sendable {
 
   public func barrier() throws(TorchError) { try check("barrier", ct_pg_barrier(pointer)) }
 
+  /// While a run trains: ends this process with one error line naming a rank whose heartbeat
+  /// stood still for `stallSeconds` (NCCL would wait for it until its own timeout); 0 stops it.
+  public func watchPeers(stallSeconds: Double, agentStore: Bool) throws(TorchError) {
+    try check("watching the ranks' heartbeats", ct_pg_watch_peers(pointer, stallSeconds, agentStore))
+  }
+
+  /// Adds torch's ProcessGroupNCCL (libLCMNCCL.so, loaded now) as the backend for CUDA tensors;
+  /// returns the NCCL version. CPU tensors (flags, the logged loss, data positions) stay on Gloo.
+  public func attachNCCL(library: String, timeout: Double = 300) throws(TorchError) -> String {
+    var version: Int32 = 0
+    try check("init_process_group(nccl)", ct_pg_attach_nccl(pointer, library, timeout, &version))
+    return version > 0 ? "\(version / 10000).\(version / 100 % 100).\(version % 100)" : "unknown"
+  }
+
+  /// Where libLCMNCCL.so is: $SWIFT_LCM_NCCL_LIBRARY, else beside the running executable; nil
+  /// when it was not built (a CPU-only libtorch) or not shipped.
+  public static func ncclLibrary(_ env: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+    if let path = env["SWIFT_LCM_NCCL_LIBRARY"], !path.isEmpty { return path }
+    guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+    let path = (exe as NSString).deletingLastPathComponent + "/libLCMNCCL.so"
+    return FileManager.default.fileExists(atPath: path) ? path : nil
+  }
+
   /// After a failed collective: which other ranks stopped (their heartbeat in the store stood
   /// still for `wait` seconds); `storeLost` when the store's server is gone with its process.
   public func unresponsiveRanks(wait: Double = 2.5) -> (ranks: [Int], storeLost: Bool) {
@@ -108,7 +131,8 @@ public struct DistributedEnvironment: Sendable, Equatable {
     }
     let torchrun = env["WORLD_SIZE"] != nil
     let world = try torchrun ? int("WORLD_SIZE") : int("SLURM_NTASKS")
-    guard let world, world > 1 else { return nil }
+    // SWIFT_LCM_DISTRIBUTED=1 keeps a group at world size 1 (the GPU check's one-GPU NCCL run)
+    guard let world, world > 1 || (world == 1 && env["SWIFT_LCM_DISTRIBUTED"] == "1") else { return nil }
     guard let rank = try torchrun ? int("RANK") : int("SLURM_PROCID") else {
       throw Problem(description: "WORLD_SIZE=\(world) without RANK: launch with torchrun (or srun with SLURM_PROCID)")
     }

@@ -55,6 +55,11 @@ public enum Torch {
 
 /// torch.cuda.
 public enum CUDA {
+  /// The calling thread's current CUDA device (what `cuda` without an index means).
+  public static func setDevice(_ index: Int) throws(TorchError) {
+    try check("torch.cuda.set_device(\(index))", ct_cuda_set_device(Int32(clamping: index)))
+  }
+
   /// Whether libtorch_cuda.so was loaded at start-up, and what the loader said.
   public static var libraryLoaded: (Bool, String) {
     var b = false

@@ -24,12 +24,13 @@ struct DataParallelTests {
     ["distill-lora", "--lora_rank", "4", "--gradient_accumulation_steps", "2"],
   ]
 
-  func launch(_ args: [String], rank: Int, port: Int, log: String) throws -> Process {
+  func launch(_ args: [String], rank: Int, port: Int, log: String, env extra: [String: String] = [:]) throws -> Process {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "\(repoRoot)/.build/debug/lcm-core")
     p.arguments = args
     var env = ProcessInfo.processInfo.environment
     for (k, v) in ["RANK": "\(rank)", "LOCAL_RANK": "\(rank)", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "\(port)"] { env[k] = v }
+    env.merge(extra) { $1 }
     p.environment = env
     _ = FileManager.default.createFile(atPath: log, contents: nil)
     p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
@@ -105,6 +106,33 @@ struct DataParallelTests {
     #expect(r0.terminationStatus != 0, "\(log.suffix(500))")
     let errors = log.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
     #expect(errors.count == 1 && errors[0].contains("rank 1 of 2 stopped responding"), "one error line naming rank 1: \(log.suffix(800))")
+    #expect(FileManager.default.fileExists(atPath: out + "/checkpoint-2/unet_target"), "the last complete checkpoint stays")
+  }
+
+  /// A rank that freezes (SIGSTOP: its connections stay open, so Gloo's collective would wait for
+  /// its 300 s timeout, as NCCL's would) ends the other once its heartbeat stood still for
+  /// SWIFT_LCM_PEER_TIMEOUT seconds, with one error line naming it.
+  @Test func aFrozenRankEndsTheOtherWithAnErrorNamingIt() throws {
+    let images = try randomImageFolder("ddp-freeze", count: 8)
+    let out = NSTemporaryDirectory() + "ddp-freeze-\(UInt32.random(in: 0...UInt32.max))"
+    let port = Int.random(in: 20_000...32_000)
+    let args = common(images).map { $0 == "4" ? "100000" : $0 } + ["--train_batch_size", "2", "--output_dir", out]
+    let ranks = try (0..<2).map { try launch(args, rank: $0, port: port, log: "\(out)-r\($0).log", env: ["SWIFT_LCM_PEER_TIMEOUT": "4"]) }
+    defer { for p in ranks where p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+    let start = Date()
+    while ranks[0].isRunning, Date().timeIntervalSince(start) < 120,
+          !((try? String(contentsOfFile: "\(out)-r0.log", encoding: .utf8)) ?? "").contains("checkpoint-2") { usleep(100_000) }
+    kill(ranks[1].processIdentifier, SIGSTOP)
+    let frozen = Date()
+    while ranks[0].isRunning && Date().timeIntervalSince(frozen) < 60 { usleep(100_000) }
+    let took = Date().timeIntervalSince(frozen)
+    let log = (try? String(contentsOfFile: "\(out)-r0.log", encoding: .utf8)) ?? ""
+    #expect(!ranks[0].isRunning && took < 30, "rank 0 still runs \(Int(took)) s after rank 1 froze: \(log.suffix(500))")
+    kill(ranks[1].processIdentifier, SIGKILL)
+    kill(ranks[1].processIdentifier, SIGCONT)
+    for p in ranks { p.waitUntilExit() }
+    let errors = log.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
+    #expect(ranks[0].terminationStatus != 0 && errors.count == 1 && errors[0].contains("rank 1 of 2 stopped responding (no heartbeat"), "\(log.suffix(800))")
     #expect(FileManager.default.fileExists(atPath: out + "/checkpoint-2/unet_target"), "the last complete checkpoint stays")
   }
 

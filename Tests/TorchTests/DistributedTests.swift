@@ -56,6 +56,31 @@ struct DistributedTests {
     #expect(zip(g0, expected).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) }, "\(g0) vs \(expected)")
   }
 
+  /// On a machine without a GPU: libLCMNCCL.so loads (pulling in libtorch_cuda), torch's
+  /// ProcessGroupNCCL constructor runs and refuses in one line; a missing library is one line too.
+  /// (With a GPU, scripts/gpu_check.sh runs the same check on NCCL.)
+  @Test(.enabled(if: !CUDA.isAvailable)) func ncclLibraryLoadsAndRefusesCleanlyWithoutAGPU() throws {
+    let library = "\(repoRoot)/.build/debug/libLCMNCCL.so"
+    #expect(FileManager.default.fileExists(atPath: library), "libLCMNCCL.so is built with the package (the torch wheel brings NCCL's headers)")
+    for (path, reason) in [(library, "ProcessGroupNCCL is only supported with GPUs"), ("/nonexistent/libLCMNCCL.so", "cannot load the NCCL library")] {
+      let p = Process()
+      p.executableURL = URL(fileURLWithPath: "\(repoRoot)/.build/debug/lcm-core")
+      p.arguments = ["__dist-check", "--device", "cuda"]
+      var env = ProcessInfo.processInfo.environment
+      for (k, v) in ["RANK": "0", "WORLD_SIZE": "1", "SWIFT_LCM_DISTRIBUTED": "1", "MASTER_ADDR": "127.0.0.1",
+                     "MASTER_PORT": "\(freePort())", "SWIFT_LCM_NCCL_LIBRARY": path] { env[k] = v }
+      p.environment = env
+      let out = Pipe()
+      p.standardOutput = out
+      p.standardError = out
+      try p.run()
+      let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+      p.waitUntilExit()
+      #expect(p.terminationStatus == 1 && text.contains(reason) && !text.contains("frame #"), "\(text)")
+      #expect(text.split(separator: "\n").count == 1, "one line: \(text)")
+    }
+  }
+
   @Test func launcherVariables() throws {
     #expect(try DistributedEnvironment.from([:]) == nil)
     #expect(try DistributedEnvironment.from(["WORLD_SIZE": "1", "RANK": "0"]) == nil)
@@ -63,6 +88,7 @@ struct DistributedTests {
       "WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "node0", "MASTER_PORT": "29400",
     ]))
     #expect(torchrun == DistributedEnvironment(rank: 3, localRank: 1, worldSize: 4, localWorldSize: 2, masterAddress: "node0", masterPort: 29400))
+    #expect(try DistributedEnvironment.from(["WORLD_SIZE": "1", "RANK": "0", "MASTER_ADDR": "a", "SWIFT_LCM_DISTRIBUTED": "1"])?.worldSize == 1)
     let slurm = try #require(try DistributedEnvironment.from([
       "SLURM_NTASKS": "8", "SLURM_PROCID": "5", "SLURM_LOCALID": "1", "SLURM_NTASKS_PER_NODE": "4", "MASTER_ADDR": "10.0.0.1",
     ]))

@@ -350,6 +350,14 @@ CTStatus ct_pg_barrier(CTProcessGroup pg);
 /// After a failed collective: the other ranks whose store heartbeat (one per second, from a thread
 /// each rank runs) did not move in wait_seconds, into `ranks` (room for world_size); store_lost
 /// when the store itself cannot be reached.
+/// While a run trains: a thread that ends the process with one error line when another rank's
+/// heartbeat stands still for stall_seconds (or the store is unreachable as long); 0 stops it.
+CTStatus ct_pg_watch_peers(CTProcessGroup pg, double stall_seconds, bool agent_store);
+/// Loads `library` (libLCMNCCL.so, which links libtorch_cuda) and sets ProcessGroupNCCL on the
+/// same store as the group's backend for CUDA tensors; CPU tensors stay on Gloo.
+CTStatus ct_pg_attach_nccl(CTProcessGroup pg, const char *library, double timeout_seconds, int32_t *nccl_version);
+/// The current CUDA device of the calling thread (c10's device guard; CUDA must be loaded).
+CTStatus ct_cuda_set_device(int32_t index);
 CTStatus ct_pg_unresponsive_ranks(CTProcessGroup pg, double wait_seconds, int32_t *ranks, int32_t *count, bool *store_lost);
 /// c10d's Reducer, as DistributedDataParallel builds it: the parameters' gradients are averaged
 /// over the ranks in buckets of bucket_bytes, overlapped with backward; call ct_reducer_prepare
