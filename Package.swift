@@ -40,7 +40,7 @@ let ncclTargets: [Target] = buildNCCL ? [
     name: "CNCCLGroup",
     cxxSettings: [.unsafeFlags(torchCxxFlags + ["-isystem", "\(nvidia)/nccl/include"] + cudaIncludes.flatMap { ["-isystem", $0] })],
     linkerSettings: [
-      .unsafeFlags(torchLinkerFlags + ["-Xlinker", "--no-undefined"]),
+      .unsafeFlags(torchLinkerFlags + ["-Xlinker", "--no-undefined", "-Xlinker", "--as-needed"]),
       .linkedLibrary("torch_cuda"), .linkedLibrary("c10_cuda"), .linkedLibrary("torch_cpu"), .linkedLibrary("c10"),
     ]
   ),

@@ -8,7 +8,9 @@
 # Shows the GPU in `lcm doctor`, runs the fp32 op parity cases on CUDA within 1e-4, a bf16
 # autocast training step, an 8192³ bf16 matmul from Swift and from Python, and the SD1.5 UNet
 # forward+backward (batch 12, 64×64 latents, fp16 autocast) beside diffusers with the same weights,
-# 512px generation, and `lcm distill` beside the Python reference loop (scripts/gpu_distill_bench.sh);
+# 512px generation, and `lcm distill` beside the Python reference loop (scripts/gpu_distill_bench.sh),
+# data-parallel training on NCCL at world size 1 (scripts/gpu_nccl_check.sh; GPU_CHECK_ONLY=nccl
+# runs only that);
 # GPU_CHECK_SDXL=1 adds the SDXL runs beside the unmodified S3/S4 scripts (scripts/gpu_sdxl_bench.sh;
 # alone it needs most of a 15-minute device session: run it as its own call after this one).
 set -euo pipefail
@@ -24,6 +26,13 @@ if [ "${1:-}" = "--prepare" ]; then
   for lib in libturbojpeg.so.0 libpng16.so.16 libwebp.so.7 libz.so.1; do
     cp -L "$(ldd .build/release/lcm-core | awk -v l="$lib" '$1 == l { print $3 }')" .device/lib/
   done
+  # libLCMNCCL.so as Package.swift builds it, but without the Swift runtime SwiftPM links into
+  # every dynamic product (the device has none; the shim has no Swift code)
+  nv=.libtorch/../nvidia
+  clang++ -shared -fPIC -std=c++20 -O2 -D_GLIBCXX_USE_CXX11_ABI=1 -isystem .libtorch/include \
+    -isystem .libtorch/include/torch/csrc/api/include -isystem "$nv/nccl/include" -isystem "$nv/cu13/include" \
+    -I Sources/CNCCLGroup/include Sources/CNCCLGroup/nccl_group.cpp -L.libtorch/lib -ltorch_cuda -lc10_cuda -ltorch_cpu -lc10 \
+    -Wl,--no-undefined -s -o .device/lib/libLCMNCCL.so
   PYTHON="${SWIFT_LCM_PYTHON:-${SWIFT_LCM_CACHE:-$HOME/.cache/swift-lcm}/py/bin/python}"
   "$PYTHON" -m pip download -q --no-deps -d .whl diffusers==0.42.1 webdataset==0.2.86 braceexpand==0.1.7 \
     peft==0.21.2 accelerate==1.16.0 bitsandbytes==0.50.2
@@ -46,6 +55,11 @@ if ! python3 -c 'import diffusers, webdataset' 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --target /tmp/lcm-wheels .whl/*.whl
   export PYTHONPATH="/tmp/lcm-wheels${PYTHONPATH:+:$PYTHONPATH}"
 fi
+export SWIFT_LCM_NCCL_LIBRARY="$(pwd)/.device/lib/libLCMNCCL.so"
+if [ "${GPU_CHECK_ONLY:-}" = nccl ]; then  # data-parallel on NCCL alone (a few minutes)
+  { echo "== lcm doctor"; $LCM doctor; LCM=$LCM SWIFT_LCM_PYTHON=python3 scripts/gpu_nccl_check.sh; } 2>&1 | tee "$OUT/gpu_nccl_check.log"
+  exit 0
+fi
 {
   echo "== lcm doctor"; $LCM doctor
   echo "== selftest + op parity on cuda"
@@ -61,6 +75,8 @@ fi
     LCM=$LCM SWIFT_LCM_PYTHON=python3 scripts/bench_generate.sh --model /tmp/sd15-lcm --size 512 --batch $b --iterations 5 --device cuda --dtype float16
   done
   echo "== LCM distillation, SD1.5-architecture teacher (random weights), 512px, batch 12, fp16, gradient checkpointing on/off: Swift vs Python reference"; LCM=$LCM SWIFT_LCM_PYTHON=python3 scripts/gpu_distill_bench.sh
+  echo "== data-parallel on NCCL, world size 1 (c10d check, then lcm distill as 1 process vs rank 0 of 1 under torchrun)"
+  LCM=$LCM SWIFT_LCM_PYTHON=python3 scripts/gpu_nccl_check.sh
   echo "== LCM-LoRA distillation, rank 64, 512px, batch 12, fp16: lcm distill-lora vs the unmodified train_lcm_distill_lora_sd_wds.py (anchor: 13.4 samples/s at 12.2 GiB on an H100)"
   LCM=$LCM SWIFT_LCM_PYTHON=python3 UPSTREAM=.device/train_lcm_distill_lora_sd_wds.py TEACHER=/tmp/lcm-distill-bench/teacher \
     SHARDS='/tmp/lcm-distill-bench/shards/bench-{00000..00003}.tar' RESOLUTION=512 BATCH=12 MIXED=fp16 PEAK=cuda \

@@ -13,16 +13,28 @@ struct DataParallelTests {
   let teacher = "\(repoRoot)/Tests/Fixtures/pipeline/base"
 
   func common(_ images: String, _ method: [String] = ["distill", "--unet_time_cond_proj_dim", "8"]) -> [String] {
-    method + ["--pretrained_teacher_model", teacher, "--train_data_dir", images, "--resolution", "16", "--random_flip",
+    // the method's flags last: they win over the defaults here
+    [method[0], "--pretrained_teacher_model", teacher, "--train_data_dir", images, "--resolution", "16", "--random_flip",
      "--dataloader_num_workers", "1", "--lr_warmup_steps", "0", "--max_train_steps", "4",
-     "--seed", "3", "--device", "cpu", "--checkpointing_steps", "2", "--validation_steps", "100"]
+     "--seed", "3", "--device", "cpu", "--checkpointing_steps", "2", "--validation_steps", "100"] + method.dropFirst()
   }
 
-  /// Full UNet with gradient checkpointing; LoRA with gradient accumulation (no_sync before the last).
+  static let sdxl = LiveFixture.make("scripts/fixtures/make_sdxl_pipeline_fixtures.py", name: "ddp-sdxl")
+
+  /// Full UNet with gradient checkpointing; LoRA with gradient accumulation (no_sync before the
+  /// last); LoRA on an SDXL teacher (two text encoders, time ids from the batch).
   static let methods: [[String]] = [
     ["distill", "--unet_time_cond_proj_dim", "8", "--gradient_checkpointing"],
     ["distill-lora", "--lora_rank", "4", "--gradient_accumulation_steps", "2"],
+    ["distill-lora", "--lora_rank", "4", "--resolution", "32", "--pretrained_teacher_model", "SDXL"],
   ]
+
+  /// A case's arguments with the SDXL fixture in place of its marker (later flags win).
+  func resolved(_ method: [String]) throws -> [String] {
+    guard method.contains("SDXL") else { return method }
+    let dir = try Self.sdxl.get()
+    return method.map { $0 == "SDXL" ? "\(dir)/sdxl" : $0 }
+  }
 
   func launch(_ args: [String], rank: Int, port: Int, log: String, env extra: [String: String] = [:]) throws -> Process {
     let p = Process()
@@ -45,6 +57,7 @@ struct DataParallelTests {
 
   @Test(arguments: methods)
   func twoRanksEqualOneProcessWithTheGlobalBatch(method: [String]) throws {
+    let method = try resolved(method)
     let images = try randomImageFolder("ddp", count: 8)
     let out = NSTemporaryDirectory() + "ddp-\(UInt32.random(in: 0...UInt32.max))"
     let one = try runLCM(common(images, method) + ["--train_batch_size", "4", "--output_dir", out + "/one"])
