@@ -171,6 +171,10 @@ struct lcm_arrow_file {
     ARROW_RETURN_NOT_OK(b->Validate());
     batches.push_back({b->GetColumnByName(imageColumn), b->GetColumnByName(captionColumn)});
     if (!batches.back().image || !batches.back().caption) return arrow::Status::Invalid("a record batch lacks the columns");
+    // the offsets of the two columns read, checked against their buffers (as parquet row groups
+    // are): a damaged IPC file must not point outside its data
+    ARROW_RETURN_NOT_OK(batches.back().image->ValidateFull());
+    ARROW_RETURN_NOT_OK(batches.back().caption->ValidateFull());
     starts.push_back(starts.back() + b->num_rows());
     return arrow::Status::OK();
   }
