@@ -6,7 +6,7 @@ import WebDataset
 /// `lcm data stats`: stream the training data through the same pipeline the trainer uses.
 struct DataCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "data", abstract: "Inspect training data.", subcommands: [DataStats.self])
+    commandName: "data", abstract: "Inspect training data; write the built-in shapes data set.", subcommands: [DataStats.self, DataSynth.self])
 }
 
 /// The scripts' data flags, spelled as they spell them.
