@@ -84,6 +84,7 @@ let package = Package(
     .target(name: "ImageCodecs", dependencies: ["CImageLibs"]),
     .target(name: "WebDataset", dependencies: ["ImageCodecs"]),
     .target(name: "SyntheticShapes", dependencies: ["ImageCodecs", "WebDataset"]),
+    .target(name: "LCMEval", dependencies: ["LCMPipeline", "SyntheticShapes", "ImageCodecs", "Torch"]),
     .target(name: "TorchNN", dependencies: ["Torch", "SafeTensors"]),
     .target(name: "DiffusionModels", dependencies: ["Torch", "TorchNN", "SafeTensors", "CLIPTokenizer"]),
     .target(name: "Schedulers", dependencies: ["Torch", "DiffusionModels"]),
@@ -101,7 +102,7 @@ let package = Package(
       name: "LCMCore",
       dependencies: [
         "Torch", "TorchNN", "SafeTensors", "OpParity", "WebDataset", "ImageCodecs", "CLIPTokenizer", "DiffusionModels", "Schedulers", "LCMPipeline", "LCMTraining",
-        "SyntheticShapes",
+        "SyntheticShapes", "LCMEval",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]
@@ -111,7 +112,7 @@ let package = Package(
     .testTarget(name: "SafeTensorsTests", dependencies: ["TestSupport", "SafeTensors"]),
     .testTarget(name: "CLIPTokenizerTests", dependencies: ["TestSupport", "CLIPTokenizer"]),
     .testTarget(name: "WebDatasetTests", dependencies: ["TestSupport", "WebDataset", "ImageCodecs"]),
-    .testTarget(name: "SyntheticShapesTests", dependencies: ["TestSupport", "SyntheticShapes", "ImageCodecs", "WebDataset"]),
+    .testTarget(name: "SyntheticShapesTests", dependencies: ["TestSupport", "SyntheticShapes", "ImageCodecs", "WebDataset", "LCMEval"]),
     .testTarget(name: "TorchTests", dependencies: ["TestSupport", "Torch", "TorchNN", "SafeTensors", "OpParity"]),
     .testTarget(name: "TorchNNTests", dependencies: ["TestSupport", "TorchNN", "Torch", "SafeTensors"]),
     .testTarget(name: "LCMPipelineTests", dependencies: ["TestSupport", "LCMPipeline", "ImageCodecs", "Torch", "SafeTensors", "TorchNN"]),

@@ -28,7 +28,11 @@ SUBCOMMANDS:
   selftest                Train a tiny conv+attention network for a few steps
                           and check that it learns.
   bench                   Benchmarks.
-  data                    Inspect training data.
+  data                    Inspect training data; write the built-in shapes data
+                          set.
+  eval                    Score a teacher and its LCM student on the shapes
+                          prompts: prompt accuracy, teacher PSNR, diversity,
+                          speed.
 
   See 'lcm help <subcommand>' for detailed help.
 """#,
@@ -660,7 +664,7 @@ OPTIONS:
 
 """#,
     "data": #"""
-OVERVIEW: Inspect training data.
+OVERVIEW: Inspect training data; write the built-in shapes data set.
 
 USAGE: lcm data <subcommand>
 
@@ -671,6 +675,9 @@ OPTIONS:
 SUBCOMMANDS:
   stats                   Stream batches through the training data pipeline;
                           print samples/s and skip counts.
+  synth                   Write the captioned-shapes data set as WebDataset
+                          shards (png, txt caption, json labels) and its
+                          held-out eval prompts.
 
   See 'lcm help data <subcommand>' for detailed help.
 """#,
@@ -723,6 +730,74 @@ OPTIONS:
   --dump <dump>           --dump N DIR: write the first N transformed samples
                           as PNG + caption into DIR.
   --verbose               Log every skipped sample's first occurrence per shard.
+  --version               Show the version.
+  -h, --help              Show help information.
+
+"""#,
+    "data synth": #"""
+OVERVIEW: Write the captioned-shapes data set as WebDataset shards (png, txt
+caption, json labels) and its held-out eval prompts.
+
+USAGE: lcm data synth --output_dir <output_dir> [--num_images <num_images>] [--images_per_shard <images_per_shard>] [--resolution <resolution>] [--seed <seed>]
+
+OPTIONS:
+  --output_dir <output_dir>
+                          Folder for the shards and eval_prompts.jsonl.
+  --num_images <num_images>
+                          (default: 20000)
+  --images_per_shard <images_per_shard>
+                          (default: 1000)
+  --resolution <resolution>
+                          (default: 64)
+  --seed <seed>           (default: 0)
+  --version               Show the version.
+  -h, --help              Show help information.
+
+"""#,
+    "eval": #"""
+OVERVIEW: Score a teacher and its LCM student on the shapes prompts: prompt
+accuracy, teacher PSNR, diversity, speed.
+
+USAGE: lcm eval [<options>] --model <model>
+
+OPTIONS:
+  --model <model>         The teacher: a diffusers pipeline folder.
+  --unet <unet>           The student: a distilled UNet folder (unet_target/)
+                          run in the teacher's pipeline.
+  --lora <lora>           The student: an LCM-LoRA file or folder on the
+                          teacher's UNet.
+  --samplers <samplers>   Comma-separated: ddim-N runs the teacher, lcm-N the
+                          student. (default:
+                          ddim-50,ddim-4,lcm-1,lcm-2,lcm-4,lcm-8)
+  --reference <reference> The teacher sampler the others are compared with.
+                          (default: ddim-50)
+  --prompt_file <prompt_file>
+                          JSON lines with "prompt" and "labels", or shapes
+                          captions (default: the 54 held-out prompts).
+  --num_prompts <num_prompts>
+                          Only the first N prompts.
+  --seeds_per_prompt <seeds_per_prompt>
+                          Images per prompt (seeds seed, seed+1, ...); 2 or
+                          more measure diversity. (default: 2)
+  --seed <seed>           (default: 0)
+  --guidance_scale <guidance_scale>
+                          The teacher's classifier-free guidance (DDIM
+                          samplers). (default: 7.5)
+  --student_guidance_scale <student_guidance_scale>
+                          The student's w (an LCM UNet's guidance embedding;
+                          CFG when > 1 for an LCM-LoRA). Default 8, or 1 with
+                          --lora.
+  --resolution <resolution>
+                          Image side (default: the UNet's sample size × the
+                          VAE's factor).
+  --output_json <output_json>
+                          Write {sampler: scores} here.
+  --save_images <save_images>
+                          Write DIR/<sampler>/NNNN.png and DIR/prompts.jsonl.
+  --grid <grid>           With --save_images: a comparison grid PNG (a row per
+                          prompt, a column per sampler).
+  --grid_rows <grid_rows> (default: 6)
+  --device <device>       (default: cpu)
   --version               Show the version.
   -h, --help              Show help information.
 
