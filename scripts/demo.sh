@@ -4,8 +4,13 @@
 #     draws a training set with its own 25-step DDIM sampler and CFG, packed into WebDataset shards;
 #  2. "before": the teacher sampled in 4 LCM steps;
 #  3. `lcm distill` for 60 steps (checkpoints, validation images, TensorBoard logs);
-#  4. "after": the distilled EMA UNet sampled in 4 LCM steps, same prompts and seed.
-# Outputs under $DEMO_DIR (default demo-output/): before.png, after.png, teacher-ddim.png, run/.
+#  4. "after": the distilled EMA UNet sampled in 4 LCM steps, same prompts and seed;
+#  5. `lcm eval`: the teacher's DDIM 50/4 and the student's LCM 1/2/4/8 steps on shapes prompts,
+#     the table printed, eval.json, the images and a comparison grid. The teacher is still the
+#     random-weight fixture (a trained shapes teacher is issue 16's next step), so its accuracy
+#     columns stay near 0: the table shows the measurement, not yet a good student.
+# Outputs under $DEMO_DIR (default demo-output/): before.png, after.png, teacher-ddim.png, run/,
+# eval.json, eval/, eval-grid.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LCM="${LCM:-.build/release/lcm}"
@@ -56,3 +61,7 @@ ln -s "$(cd "$OUT/run" && pwd)/unet_target" "$OUT/lcm/unet"
 sample "$OUT/lcm" "$OUT/after.png"
 echo "before: $OUT/before.png  after: $OUT/after.png  teacher (25 DDIM steps): $OUT/teacher-ddim.png"
 echo "run: $OUT/run (unet/, unet_target/, checkpoint-60/, validation/, logs/; run_config.json)"
+
+echo "== 5. lcm eval: teacher DDIM vs student LCM on shapes prompts (random-weight teacher: accuracy near 0)"
+"$LCM" eval --model "$TEACHER" --unet "$OUT/run/unet_target" --samplers ddim-50,ddim-4,lcm-1,lcm-2,lcm-4,lcm-8 \
+  --num_prompts 6 --seeds_per_prompt 2 --output_json "$OUT/eval.json" --save_images "$OUT/eval" --grid "$OUT/eval-grid.png"
