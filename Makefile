@@ -38,6 +38,7 @@ fixtures:
 	$(PYTHON) scripts/fixtures/make_scheduler_fixtures.py Tests/Fixtures/schedulers
 	$(PYTHON) scripts/fixtures/make_pipeline_fixtures.py Tests/Fixtures
 	$(PYTHON) scripts/fixtures/make_lcd_step_fixtures.py Tests/Fixtures
+	$(PYTHON) scripts/fixtures/make_text_to_image_step_fixtures.py Tests/Fixtures
 	$(PYTHON) scripts/fixtures/make_lr_fixtures.py Tests/Fixtures
 
 # The launcher's help texts (Sources/LCMLauncher/HelpTexts.swift), after a change to any flag.

@@ -263,7 +263,7 @@ public final class DistillationRun {
   /// The end of a data-parallel run: every rank's trainable weights are the same (the reduced
   /// gradients keep them so), checked rather than trusted.
   func checkWeightsAgree(_ parallel: DataParallel, _ trainer: LCDTrainer) throws {
-    guard try parallel.sameOnEveryRank(trainer.lcd.method.trainableParameters.map(\.tensor)) else {
+    guard try parallel.sameOnEveryRank(trainer.objective.trainableParameters.map(\.tensor)) else {
       throw ConfigError("the end of training", "the ranks' weights differ after step \(trainer.globalStep): the gradient reduction went wrong (please report it)")
     }
     if parallel.rank == 0 { observer.message("the trainable weights agree on all \(parallel.worldSize) ranks") }

@@ -42,6 +42,8 @@ public struct LCDTrainingConfig: Sendable {
   /// LoRA distillation (S2) with these settings; nil: the full UNet (S1).
   public var lora: LoRASettings? = nil
   public var lcd = LCDConfig()
+  /// Set: train the pipeline's UNet with train_text_to_image.py's step instead of distilling it.
+  public var textToImage: TextToImageConfig? = nil
   /// Data-parallel training (a c10d process group of WORLD_SIZE ranks); nil: one process.
   public var parallel: DataParallel? = nil
   public init(teacher: String) { self.teacher = teacher }
@@ -73,7 +75,10 @@ public final class LCDTrainer {
   public let tokenizer2: CLIPTokenizer?
   public let textEncoder2: CLIPTextModel?
   public let vae: AutoencoderKL
-  public let lcd: LatentConsistencyDistillation
+  /// What the loop optimises.
+  public let objective: any TrainingObjective
+  /// The objective when it is latent consistency distillation.
+  public var lcd: LatentConsistencyDistillation? { objective as? LatentConsistencyDistillation }
   public let optimizer: any Optimizer
   public let schedule: LRSchedule
   public private(set) var globalStep = 0
@@ -129,19 +134,27 @@ public final class LCDTrainer {
     for store in [textEncoder.store, vae.store, teacher.store] { try store.setTrainable(false) }
     let scheduler = try DDPMScheduler(config: DDPMSchedulerConfig(path: "\(try pipe.component("scheduler"))/scheduler_config.json"))
 
-    let method: DistillationMethod
-    if let lora = c.lora {
-      // one UNet: the teacher's weights are the LoRA's base, the teacher is it with adapters off
+    if var t2i = c.textToImage {
+      // the pipeline's UNet trains (fp32 weights, autocast in the mixed-precision dtype)
+      try teacher.store.setTrainable(true)
       teacher.gradientCheckpointing = c.gradientCheckpointing
-      method = try LoRADistillation(unet: teacher, settings: lora, generator: generator, baseModel: c.teacher)
+      t2i.autocast = c.mixedPrecision
+      objective = try TextToImageTraining(unet: teacher, noiseScheduler: scheduler, config: t2i)
     } else {
-      method = try FullUNetDistillation(
-        teacher: teacher, timeCondProjDim: c.unetTimeCondProjDim, gradientCheckpointing: c.gradientCheckpointing, generator: generator)
+      let method: DistillationMethod
+      if let lora = c.lora {
+        // one UNet: the teacher's weights are the LoRA's base, the teacher is it with adapters off
+        teacher.gradientCheckpointing = c.gradientCheckpointing
+        method = try LoRADistillation(unet: teacher, settings: lora, generator: generator, baseModel: c.teacher)
+      } else {
+        method = try FullUNetDistillation(
+          teacher: teacher, timeCondProjDim: c.unetTimeCondProjDim, gradientCheckpointing: c.gradientCheckpointing, generator: generator)
+      }
+      var lcdConfig = c.lcd
+      lcdConfig.autocast = c.mixedPrecision
+      objective = try LatentConsistencyDistillation(method: method, noiseScheduler: scheduler, config: lcdConfig, device: c.device)
     }
-    var lcdConfig = c.lcd
-    lcdConfig.autocast = c.mixedPrecision
-    lcd = try LatentConsistencyDistillation(method: method, noiseScheduler: scheduler, config: lcdConfig, device: c.device)
-    let params = method.trainableParameters, betas = (c.adamBeta1, c.adamBeta2)
+    let params = objective.trainableParameters, betas = (c.adamBeta1, c.adamBeta2)
     optimizer = c.use8bitAdam
       ? try AdamW8bit(params, lr: c.learningRate, betas: betas, eps: c.adamEpsilon, weightDecay: c.adamWeightDecay)
       : try AdamW(params, lr: c.learningRate, betas: betas, eps: c.adamEpsilon, weightDecay: c.adamWeightDecay, fused: c.device.kind == .cuda)
@@ -186,7 +199,7 @@ public final class LCDTrainer {
     for (i, batch) in batches.enumerated() {
       lastLoss = try backward(batch, scale: 1 / Double(batches.count), sync: i == batches.count - 1)
     }
-    let params = lcd.method.trainableParameters.map(\.tensor)
+    let params = objective.trainableParameters.map(\.tensor)
     let lossScale = scaler?.scale
     // as accelerate: unscale before clipping; a step with inf/NaN gradients is skipped and does
     // not advance the LR schedule, but still counts as a step (EMA, global step)
@@ -212,7 +225,7 @@ public final class LCDTrainer {
     scaler?.update(foundInf: foundInf)
     globalStep += 1
     try optimizer.zeroGrad()
-    try lcd.method.afterStep(emaDecay: config.lcd.emaDecay)
+    try objective.afterStep()
     return StepResult(step: globalStep, loss: loss, gradNorm: norm, lr: lr, skipped: foundInf, lossScale: lossScale)
   }
 
@@ -222,14 +235,15 @@ public final class LCDTrainer {
     let parallel = config.parallel
     let latents = try latentSource.latents(batch, generator: generator, parallel: parallel)
     let conditioning = try conditioningSource.conditioning(try dropCaptions(batch.captions), batch: batch)
-    let unconditional = try conditioningSource.unconditional(like: conditioning)
-    let randomness = try lcd.draw(latents: latents, generator: generator, hostGenerator: hostGenerator, parallel: parallel)
-    let out = try lcd.loss(latents: latents, conditioning: conditioning, unconditional: unconditional, randomness: randomness)
-    var scaled = scale == 1 ? out.loss : try out.loss * scale
+    // LCD's teacher runs CFG against the empty prompt; plain text-to-image has no use for it
+    let unconditional = objective is TextToImageTraining ? conditioning : try conditioningSource.unconditional(like: conditioning)
+    let loss = try objective.loss(
+      latents: latents, conditioning: conditioning, unconditional: unconditional, generator: generator, hostGenerator: hostGenerator, parallel: parallel)
+    var scaled = scale == 1 ? loss : try loss * scale
     if let scaler { scaled = try scaler.scaled(scaled) }
     if sync, let reducer { try reducer.prepare(loss: scaled) }
     try scaled.backward()
-    return try out.loss.detach()
+    return try loss.detach()
   }
 
   /// --proportion_empty_prompts: each caption becomes "" with that probability (seeded draws).
@@ -243,7 +257,7 @@ public final class LCDTrainer {
 
   /// Writes `unet/` (the online student) and `unet_target/` (the EMA target) in diffusers layout.
   public func save(to dir: String) throws {
-    _ = try lcd.method.saveFinal(to: dir)
+    _ = try objective.saveFinal(to: dir)
   }
 }
 
@@ -254,7 +268,7 @@ extension LCDTrainer {
   /// complete or not at all): student `unet/`, EMA `unet_target/`, optimizer and generator
   /// states, the step, and the caller's data position.
   public func writeCheckpointFiles(to dir: String, dataPosition: Data?, otherPositions: [Data] = []) throws {
-    try lcd.method.writeCheckpointModels(to: dir)
+    try objective.writeCheckpointModels(to: dir)
     try writeSafeTensors(try optimizer.stateDict(), to: "\(dir)/optimizer.safetensors")
     try writeSafeTensors(
       [("generator", try generator.state()), ("host_generator", try hostGenerator.state())], to: "\(dir)/random_states.safetensors")
@@ -296,7 +310,9 @@ extension LCDTrainer {
     }
     let method = state["method"] as? String ?? "full_unet"
     guard method == methodKind else {
-      throw FileOperationError("resuming", dir, "it is a \(method == "lora" ? "LoRA (lcm distill-lora)" : "full-UNet (lcm distill)") checkpoint; this run is \(methodKind == "lora" ? "LoRA" : "full-UNet") distillation")
+      let names = ["lora": "LoRA (lcm distill-lora)", "full_unet": "full-UNet (lcm distill)", "text_to_image": "text-to-image (lcm train-text-to-image)"]
+      let runs = ["lora": "LoRA distillation", "full_unet": "full-UNet distillation", "text_to_image": "text-to-image training"]
+      throw FileOperationError("resuming", dir, "it is a \(names[method] ?? method) checkpoint; this run is \(runs[methodKind] ?? methodKind)")
     }
     let world = state["world_size"] as? Int ?? 1, now = config.parallel?.worldSize ?? 1
     guard world == now else {
@@ -330,7 +346,7 @@ extension LCDTrainer {
 
 extension LCDTrainer {
   /// "full_unet" or "lora", recorded in checkpoints.
-  var methodKind: String { lcd.method is LoRADistillation ? "lora" : "full_unet" }
+  var methodKind: String { objective.kind }
 
   /// A checkpoint of the upstream script (accelerate's save_state with the script's model hooks):
   /// diffusers-layout `unet/` and `unet_target/` beside accelerate's pickles, no trainer_state.json.
@@ -352,7 +368,7 @@ extension LCDTrainer {
 
   /// The method's models of a checkpoint (S1: student `unet/`, EMA `unet_target/`), strictly.
   func loadUNets(from dir: String) throws {
-    try lcd.method.loadCheckpointModels(from: dir)
+    try objective.loadCheckpointModels(from: dir)
   }
 }
 

@@ -31,23 +31,25 @@ extension LCDTrainer {
   /// Images of the target then the online UNet for each prompt (`seed` + prompt index seeds each call).
   /// `progress` hears one line before each UNet × prompt (validation can take minutes).
   public func validationImages(
-    prompts: [String], seed: UInt64, imagesPerPrompt: Int = 4, steps: Int = 4, guidanceScale: Double? = nil,
+    prompts: [String], seed: UInt64, imagesPerPrompt: Int = 4, steps: Int? = nil, guidanceScale: Double? = nil,
     progress: ((String) -> Void)? = nil
   ) throws -> [ValidationResult] {
-    let guidanceScale = guidanceScale ?? lcd.method.validationGuidanceScale
+    let sampling = objective.validation
+    let guidanceScale = guidanceScale ?? sampling.guidanceScale
     var results: [ValidationResult] = []
-    let store = lcd.method.trainingStore
+    let store = objective.trainingStore
     let wasTraining = store.isTraining
     store.isTraining = false
     defer { store.isTraining = wasTraining }
-    for (name, unet) in lcd.method.validationUNets {
+    for (name, unet) in sampling.unets {
       let pipe = try StableDiffusionPipeline(
         folder: pipelineFolder, tokenizer: tokenizer, textEncoder: textEncoder, unet: unet, vae: vae, device: config.device,
         dtype: config.mixedPrecision == nil ? .float32 : weightDType, tokenizer2: tokenizer2, textEncoder2: textEncoder2)
       for (i, prompt) in prompts.enumerated() {
         progress?("validation at step \(globalStep): \(name) UNet, prompt \(i + 1)/\(prompts.count), \(imagesPerPrompt) images")
         var o = StableDiffusionPipeline.Options(prompts: [prompt])
-        (o.numInferenceSteps, o.numImagesPerPrompt, o.guidanceScale, o.seed) = (steps, imagesPerPrompt, guidanceScale, seed &+ UInt64(i))
+        (o.numInferenceSteps, o.numImagesPerPrompt, o.guidanceScale, o.seed) = (steps ?? sampling.steps, imagesPerPrompt, guidanceScale, seed &+ UInt64(i))
+        o.scheduler = sampling.scheduler
         let images = try config.mixedPrecision.map { dt in try Torch.autocast(config.device.kind, dtype: dt) { try pipe(o) } } ?? pipe(o)
         results.append(ValidationResult(name: name, prompt: prompt, images: try PipelineImages.rgbImages(images)))
       }
@@ -64,7 +66,7 @@ extension LCDTrainer {
     let dir = "\(config.outputDir)/validation"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     var paths: [String] = []
-    for name in lcd.method.validationUNets.map(\.name) {
+    for name in objective.validation.unets.map(\.name) {
       let rows = results.filter { $0.name == name }
       let columns = rows.first?.images.count ?? 1
       let grid = RGBImage.grid(rows.flatMap(\.images), columns: columns)

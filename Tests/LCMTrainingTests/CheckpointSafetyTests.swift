@@ -167,10 +167,17 @@ struct CheckpointSafetyTests {
     p.executableURL = URL(fileURLWithPath: "\(repoRoot)/.build/debug/lcm")
     p.arguments = ["distill", "--pretrained_teacher_model", teacher, "--train_shards_path_or_url", server?.url ?? "pipe:sleep 60", "--resolution", "16",
                    "--train_batch_size", "2", "--max_train_steps", "2", "--report_to", "none", "--output_dir", out]
-    p.standardOutput = FileHandle.nullDevice
+    // the signal handlers are in place once the device line is printed (a loaded machine can
+    // take longer than any fixed pause to start)
+    let log = tempPath("cksig") + ".log"
+    _ = FileManager.default.createFile(atPath: log, contents: nil)
+    p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
     p.standardError = FileHandle.nullDevice
     try p.run()
-    Thread.sleep(forTimeInterval: 1.5)
+    let started = Date()
+    while p.isRunning, Date().timeIntervalSince(started) < 60,
+          !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("device:") { Thread.sleep(forTimeInterval: 0.05) }
+    Thread.sleep(forTimeInterval: 0.5)  // into the wait for data
     let sent = Date()
     p.terminate()
     while p.isRunning && Date().timeIntervalSince(sent) < 10 { Thread.sleep(forTimeInterval: 0.05) }

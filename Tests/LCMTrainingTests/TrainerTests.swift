@@ -87,8 +87,8 @@ struct CheckpointTests {
     lossesB += try (2..<4).map { try resumed.step(helper.batch(UInt64($0))).loss }
     #expect(lossesA == lossesB, "\(lossesA) vs \(lossesB)")
     let key = "down_blocks.0.attentions.0.proj_in.weight"
-    #expect(try straight.lcd.student.store[key]!.tensor.equal(resumed.lcd.student.store[key]!.tensor))
-    #expect(try straight.lcd.target.store[key]!.tensor.equal(resumed.lcd.target.store[key]!.tensor))
+    #expect(try straight.lcd!.student.store[key]!.tensor.equal(resumed.lcd!.student.store[key]!.tensor))
+    #expect(try straight.lcd!.target.store[key]!.tensor.equal(resumed.lcd!.target.store[key]!.tensor))
 
     _ = try resumed.saveCheckpoint(in: folder, dataPosition: nil)
     #expect(folder.prune(keep: 1) == [ckpt])
@@ -105,11 +105,11 @@ struct AccumulationTests {
     (c.unetTimeCondProjDim, c.lrWarmupSteps, c.gradientAccumulationSteps) = (8, 0, 2)
     let t = try LCDTrainer(config: c, logger: Logger(label: "test"))
     let key = "conv_in.weight"
-    let before = try t.lcd.student.store[key]!.tensor.clone()
+    let before = try t.lcd!.student.store[key]!.tensor.clone()
     let r = try t.step([helper.batch(0), helper.batch(1)])
     #expect(r.step == 1 && t.globalStep == 1 && r.loss.isFinite)
-    #expect(try !t.lcd.student.store[key]!.tensor.equal(before))
-    #expect(t.lcd.student.store.trainableParameters.allSatisfy { $0.tensor.grad == nil })
+    #expect(try !t.lcd!.student.store[key]!.tensor.equal(before))
+    #expect(t.lcd!.student.store.trainableParameters.allSatisfy { $0.tensor.grad == nil })
   }
 
   @Test func proportionEmptyPrompts() throws {
@@ -142,7 +142,7 @@ struct MixedPrecisionTests {
     let reference = try trainer(nil)
     let mixed = try trainer(dtype)
     #expect(mixed.textEncoder.store.dtype == dtype)
-    #expect(mixed.lcd.teacher.store.dtype == .float32 && mixed.lcd.student.store.dtype == .float32)
+    #expect(mixed.lcd!.teacher.store.dtype == .float32 && mixed.lcd!.student.store.dtype == .float32)
     #expect((mixed.scaler?.scale) == (dtype == .float16 ? 65536 : nil))
     for i in 0..<2 {
       let a = try reference.step(helper.batch(UInt64(i))), b = try mixed.step(helper.batch(UInt64(i)))
@@ -160,10 +160,10 @@ struct MixedPrecisionTests {
   @Test func overflowSkipsTheStepAndBacksOff() throws {
     let t = try trainer(.float16)
     t.scaler = GradScaler(initScale: 1e38)
-    let before = try t.lcd.student.store["conv_in.weight"]!.tensor.clone()
+    let before = try t.lcd!.student.store["conv_in.weight"]!.tensor.clone()
     let r = try t.step(TrainerTests().batch(0))
     #expect(r.skipped && r.lossScale == 1e38)
     #expect(t.scaler!.scale == 5e37 && t.globalStep == 1 && t.stepsTaken == 0)
-    #expect(try (t.lcd.student.store["conv_in.weight"]!.tensor - before).abs().amax().item() == 0)
+    #expect(try (t.lcd!.student.store["conv_in.weight"]!.tensor - before).abs().amax().item() == 0)
   }
 }
