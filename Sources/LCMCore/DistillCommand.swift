@@ -6,7 +6,7 @@ import WebDataset
 
 /// `lcm distill`: every flag of train_lcm_distill_sd_wds.py, same names, types and defaults (the
 /// run itself is in DistillRun.swift). Extras: --train_data_dir, --validation_prompts, --device.
-struct Distill: DistillFlags {
+struct Distill: DistillFlags, TeacherModelFlags {
   static let configuration = CommandConfiguration(
     abstract: "Distill an SD 1.x / 2.x teacher into an LCM (full UNet + EMA target), as train_lcm_distill_sd_wds.py.")
 

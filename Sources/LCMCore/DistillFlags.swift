@@ -9,7 +9,12 @@ import WebDataset
 /// flags, their checks, and the settings they make. Each command adds its method's flags (S1:
 /// the guidance embedding and EMA; S2: the LoRA) and says how they configure the trainer.
 protocol DistillFlags: ParsableCommand {
-  var modelLoading: ModelLoadingOptions { get }
+  // the model to train from (the scripts name it differently: --pretrained_teacher_model,
+  // --pretrained_model_name_or_path)
+  var pretrainedTeacherModel: String { get }
+  var pretrainedVAE: String? { get }
+  var teacherRevision: String? { get }
+  var revision: String? { get }
   var general: GeneralOptions { get }
   var logging: LoggingOptions { get }
   var checkpointing: CheckpointingOptions { get }
@@ -41,12 +46,20 @@ protocol DistillFlags: ParsableCommand {
   var methodProblems: [String] { get }
 }
 
-extension DistillFlags {
-  // the shared flags by their names, for the run code
+/// The distillation scripts' model flags (`--pretrained_teacher_model`, ...).
+protocol TeacherModelFlags {
+  var modelLoading: ModelLoadingOptions { get }
+}
+
+extension DistillFlags where Self: TeacherModelFlags {
   var pretrainedTeacherModel: String { modelLoading.pretrainedTeacherModel }
   var pretrainedVAE: String? { modelLoading.pretrainedVAE }
   var teacherRevision: String? { modelLoading.teacherRevision }
   var revision: String? { modelLoading.revision }
+}
+
+extension DistillFlags {
+  // the shared flags by their names, for the run code
   var outputDir: String { general.outputDir }
   var cacheDir: String? { general.cacheDir }
   var seed: UInt64? { general.seed }

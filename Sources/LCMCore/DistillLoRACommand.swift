@@ -5,7 +5,7 @@ import LCMTraining
 
 /// `lcm distill-lora`: every flag of train_lcm_distill_lora_sd_wds.py, same names, types and
 /// defaults; an LCM-LoRA for an SD 1.x / 2.x base.
-struct DistillLoRA: DistillFlags {
+struct DistillLoRA: DistillFlags, TeacherModelFlags {
   static let configuration = CommandConfiguration(
     commandName: "distill-lora",
     abstract: "Distill an LCM-LoRA for an SD 1.x / 2.x base, as train_lcm_distill_lora_sd_wds.py.")

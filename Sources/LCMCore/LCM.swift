@@ -10,7 +10,7 @@ struct LCM: ParsableCommand {
     commandName: "lcm",
     abstract: "Latent Consistency Model distillation and inference on libtorch.",
     version: version,
-    subcommands: [Doctor.self, Distill.self, DistillLoRA.self, Generate.self, Export.self, SelfTest.self, Bench.self, DataCommand.self, Eval.self]
+    subcommands: [Doctor.self, Distill.self, DistillLoRA.self, TrainTextToImage.self, Generate.self, Export.self, SelfTest.self, Bench.self, DataCommand.self, Eval.self]
   )
 
   /// Long-flag prefixes of `distill` and `generate` are spelled out first (argparse's rule).

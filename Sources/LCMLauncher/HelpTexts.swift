@@ -20,6 +20,9 @@ SUBCOMMANDS:
                           UNet + EMA target), as train_lcm_distill_sd_wds.py.
   distill-lora            Distill an LCM-LoRA for an SD 1.x / 2.x base, as
                           train_lcm_distill_lora_sd_wds.py.
+  train-text-to-image     Train a pipeline's UNet with the diffusion loss, as
+                          diffusers' train_text_to_image.py (--use_ema,
+                          --snr_gamma, ...).
   generate                Generate images with an LCM (1-8 steps), an LCM-LoRA
                           on a base model, or the teacher's DDIM sampler.
   export                  Write a diffusers LatentConsistencyModelPipeline
@@ -488,6 +491,206 @@ SWIFT-LCM LORA:
   --lora_export_format <lora_export_format>
                           Final LoRA files: kohya, diffusers or both (PEFT's
                           adapter folder is always written). (default: both)
+
+OPTIONS:
+  --version               Show the version.
+  -h, --help              Show help information.
+
+"""#,
+    "train-text-to-image": #"""
+OVERVIEW: Train a pipeline's UNet with the diffusion loss, as diffusers'
+train_text_to_image.py (--use_ema, --snr_gamma, ...).
+
+USAGE: lcm train-text-to-image [<options>] --pretrained_model_name_or_path <pretrained_model_name_or_path>
+
+MODEL:
+  --pretrained_model_name_or_path <pretrained_model_name_or_path>
+                          The pipeline whose UNet trains: a diffusers SD 1.x /
+                          2.x folder or a hub id in the local cache.
+  --revision <revision>   Revision of the pipeline on the hub cache.
+
+TEXT-TO-IMAGE STEP:
+  --prediction_type <prediction_type>
+                          epsilon or v_prediction (default: the pipeline
+                          scheduler's).
+  --snr_gamma <snr_gamma> Min-SNR loss weighting with this gamma (5.0 is the
+                          paper's); absent: plain MSE.
+  --noise_offset <noise_offset>
+                          Scale of the offset noise added per sample and
+                          channel. (default: 0.0)
+  --use_ema               Keep an EMA of the UNet (diffusers' EMAModel); it is
+                          what is validated and saved.
+
+GENERAL TRAINING:
+  --output_dir <output_dir>
+                          Where the checkpoints, logs, validation images and
+                          final UNets go. (default: lcm-xl-distilled)
+  --cache_dir <cache_dir> The Hugging Face hub cache to find hub ids in.
+  --seed <seed>           Seed for reproducible training (random when absent).
+  --overwrite_output_dir  Start a fresh run in an --output_dir that holds
+                          checkpoints of an earlier run (they are removed).
+
+LOGGING:
+  --logging_dir <logging_dir>
+                          TensorBoard logs, under --output_dir. (default: logs)
+  --report_to <report_to> tensorboard or none; network trackers (wandb,
+                          comet_ml, all) warn and log to TensorBoard. (default:
+                          tensorboard)
+
+CHECKPOINTING:
+  --checkpointing_steps <checkpointing_steps>
+                          Write checkpoint-N/ every this many steps. (default:
+                          500)
+  --checkpoints_total_limit <checkpoints_total_limit>
+                          Keep at most this many checkpoints (older ones pruned
+                          after a new one is complete).
+  --resume_from_checkpoint <resume_from_checkpoint>
+                          latest, a checkpoint-N name in --output_dir, or a
+                          checkpoint folder.
+
+IMAGE PROCESSING:
+  --train_shards_path_or_url <train_shards_path_or_url>
+                          WebDataset shards: brace ranges, '::' lists, file:,
+                          pipe:CMD, http(s)://.
+  --train_data_dir <train_data_dir>
+                          An image folder (metadata.jsonl or .txt captions)
+                          instead of shards.
+  --dataset_name <dataset_name>
+                          A datasets folder (parquet, Arrow, save_to_disk,
+                          imagefolder) or a hub dataset id in the local cache
+                          (S5).
+  --dataset_config_name <dataset_config_name>
+                          The dataset's configuration (its subfolder).
+  --image_column <image_column>
+                          The dataset's image column. (default: image)
+  --caption_column <caption_column>
+                          The dataset's caption column (text, or a list of
+                          texts: one drawn per epoch). (default: text)
+  --encode_batch_size <encode_batch_size>
+                          Accepted as S5's flag, which it never reads
+                          (--vae_encode_batch_size is used). (default: 8)
+  --resolution <resolution>
+                          Training images are resized and cropped to this (a
+                          multiple of 8; default 512, 1024 for an SDXL teacher).
+  --interpolation_type <interpolation_type>
+                          Resize filter: bilinear, bicubic, nearest, lanczos,
+                          box or hamming. (default: bilinear)
+  --center_crop           Crop the centre (else a random crop).
+  --random_flip           Flip images horizontally at random.
+  --use_fix_crop_and_size SDXL: micro-condition every sample on (resolution,
+                          resolution) with no crop, as the SDXL scripts' flag.
+  --wds_filter <wds_filter>
+                          The SDXL scripts' WebdatasetFilter on shards: auto
+                          (on for an SDXL teacher), on or off. (default: auto)
+  --wds_min_size <wds_min_size>
+                          WebdatasetFilter: smallest json width and height kept
+                          (the scripts' MIN_SIZE). (default: 700.0)
+  --wds_max_pwatermark <wds_max_pwatermark>
+                          WebdatasetFilter: largest json pwatermark kept.
+                          (default: 0.5)
+  --wds_json_width_key <wds_json_width_key>
+                          WebdatasetFilter: the json's width key
+                          (original_width for LAION). (default: width)
+  --wds_json_height_key <wds_json_height_key>
+                          WebdatasetFilter: the json's height key
+                          (original_height for LAION). (default: height)
+
+DATALOADER:
+  --dataloader_num_workers <dataloader_num_workers>
+                          Decoding threads (0: one, on its own thread).
+                          (default: 0)
+
+BATCH SIZE AND TRAINING STEPS:
+  --train_batch_size <train_batch_size>
+                          Batch size per step (per process). (default: 16)
+  --num_train_epochs <num_train_epochs>
+                          Epochs of --max_train_samples, when --max_train_steps
+                          is absent. (default: 100)
+  --max_train_steps <max_train_steps>
+                          Optimizer steps to train for.
+  --max_train_samples <max_train_samples>
+                          Nominal dataset size for the epoch arithmetic.
+
+LEARNING RATE:
+  --learning_rate <learning_rate>
+                          Initial learning rate (after warm-up). (default:
+                          0.0001)
+  --scale_lr              Multiply the learning rate by accumulation steps ×
+                          batch size × processes.
+  --lr_scheduler <lr_scheduler>
+                          constant, constant_with_warmup, linear, cosine,
+                          cosine_with_restarts or polynomial. (default:
+                          constant)
+  --lr_warmup_steps <lr_warmup_steps>
+                          Steps of linear warm-up. (default: 500)
+  --gradient_accumulation_steps <gradient_accumulation_steps>
+                          Batches accumulated per optimizer step. (default: 1)
+
+OPTIMIZER (ADAM):
+  --use_8bit_adam         AdamW with 8-bit block-wise moments (bitsandbytes'
+                          AdamW8bit algorithm): ~2 bytes of state per parameter.
+  --adam_beta1 <adam_beta1>
+                          AdamW beta1. (default: 0.9)
+  --adam_beta2 <adam_beta2>
+                          AdamW beta2. (default: 0.999)
+  --adam_weight_decay <adam_weight_decay>
+                          AdamW (decoupled) weight decay. (default: 0.01)
+  --adam_epsilon <adam_epsilon>
+                          AdamW epsilon. (default: 1e-08)
+  --max_grad_norm <max_grad_norm>
+                          Gradients are clipped to this total norm. (default:
+                          1.0)
+
+CAPTION DROPOUT (FOR CLASSIFIER-FREE GUIDANCE):
+  --proportion_empty_prompts <proportion_empty_prompts>
+                          Share of captions replaced by the empty prompt (the
+                          script ignores it; honoured here). (default: 0.0)
+
+MIXED PRECISION:
+  --mixed_precision <mixed_precision>
+                          no, fp16 or bf16 (autocast with fp32 trainable
+                          weights; fp16 adds loss scaling).
+  --allow_tf32            Allow TF32 matmuls on Ampere and newer GPUs.
+  --cast_teacher_unet     Keep the teacher's weights in the mixed-precision
+                          dtype.
+  --teacher_no_autocast   Run the teacher outside autocast, in its weights'
+                          dtype (S4 does so for teachers named 'playground').
+
+TRAINING OPTIMIZATIONS:
+  --enable_xformers_memory_efficient_attention
+                          Accepted: attention already uses torch's
+                          memory-efficient SDPA kernels.
+  --gradient_checkpointing
+                          Recompute the student's activations in backward to
+                          save memory.
+
+DISTRIBUTED TRAINING:
+  --local_rank <local_rank>
+                          Accepted for launchers; one process trains. (default:
+                          -1)
+
+VALIDATION:
+  --validation_steps <validation_steps>
+                          Write validation images every this many steps.
+                          (default: 200)
+  --validation_prompts <validation_prompts>
+                          Prompts for validation (default: the script's four).
+
+HUGGING FACE HUB:
+  --push_to_hub           Warns (no network) and prints the command that
+                          uploads --output_dir at the end.
+  --hub_token <hub_token> Used only in the printed upload command, as $HF_TOKEN.
+  --hub_model_id <hub_model_id>
+                          The repository of the printed upload command.
+
+ACCELERATE:
+  --tracker_project_name <tracker_project_name>
+                          TensorBoard run folder under --logging_dir. (default:
+                          text2image-fine-tune)
+
+SWIFT-LCM:
+  --device <device>       cpu or cuda[:N] (default: cuda when a GPU is present,
+                          else cpu).
 
 OPTIONS:
   --version               Show the version.

@@ -61,6 +61,22 @@ public enum PipelineExport {
     return (["model_index.json", "scheduler", "unet"] + components(of: teacher)).sorted()
   }
 
+  /// A fine-tuned pipeline beside its trained `unet/` in `dir` (train_text_to_image.py's final
+  /// save_pretrained): the base pipeline's other components, its scheduler and model_index.json
+  /// as they are. Returns what was written.
+  public static func writeBesideUNet(base: DiffusersPipelineFolder, in dir: String) throws -> [String] {
+    let names = components(of: base) + ["scheduler"]
+    for name in names {
+      let destination = "\(dir)/\(name)"
+      if FileManager.default.fileExists(atPath: destination) { try FileManager.default.removeItem(atPath: destination) }
+      try copyFolder(try base.component(name), to: destination)
+    }
+    let index = "\(dir)/model_index.json"
+    if FileManager.default.fileExists(atPath: index) { try FileManager.default.removeItem(atPath: index) }
+    try FileManager.default.copyItem(atPath: URL(fileURLWithPath: "\(base.path)/model_index.json").resolvingSymlinksInPath().path, toPath: index)
+    return names.map { "\(dir)/\($0)" } + [index]
+  }
+
   /// The teacher's components the export copies: SD's tokenizer, text encoder and VAE, and
   /// SDXL's second tokenizer and encoder.
   static func components(of teacher: DiffusersPipelineFolder) -> [String] {

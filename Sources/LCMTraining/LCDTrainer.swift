@@ -139,7 +139,9 @@ public final class LCDTrainer {
       try teacher.store.setTrainable(true)
       teacher.gradientCheckpointing = c.gradientCheckpointing
       t2i.autocast = c.mixedPrecision
-      objective = try TextToImageTraining(unet: teacher, noiseScheduler: scheduler, config: t2i)
+      let training = try TextToImageTraining(unet: teacher, noiseScheduler: scheduler, config: t2i)
+      training.basePipeline = pipe
+      objective = training
     } else {
       let method: DistillationMethod
       if let lora = c.lora {

@@ -1,5 +1,6 @@
 import DiffusionModels
 import Foundation
+import LCMPipeline
 import Schedulers
 import Torch
 import TorchNN
@@ -36,6 +37,8 @@ public final class TextToImageTraining: TrainingObjective {
   public let ema: UNet2DConditionModel?
   public let noiseScheduler: DDPMScheduler
   public let config: TextToImageConfig
+  /// The base pipeline: the final output is it with the trained UNet (nil: the UNet alone).
+  public var basePipeline: DiffusersPipelineFolder?
   /// EMAModel.optimization_step: the EMA updates so far.
   public internal(set) var emaSteps = 0
   let alphasCumprod: Tensor
@@ -142,11 +145,13 @@ public final class TextToImageTraining: TrainingObjective {
     }
   }
 
-  /// `unet/`: the EMA weights with --use_ema (the script copies them into the UNet it saves).
+  /// `unet/` (the EMA weights with --use_ema, which the script copies into the UNet it saves)
+  /// and the base pipeline's other components: a pipeline folder diffusers loads.
   public func saveFinal(to dir: String) throws -> [String] {
     let final = ema ?? unet
     try fileOperation("saving the trained UNet to", "\(dir)/unet") { try final.save(folder: "\(dir)/unet") }
-    return ["\(dir)/unet"]
+    guard let basePipeline else { return ["\(dir)/unet"] }
+    return try fileOperation("writing the pipeline's other components to", dir) { try PipelineExport.writeBesideUNet(base: basePipeline, in: dir) } + ["\(dir)/unet"]
   }
 
   /// The script's log_validation samples the EMA UNet (with --use_ema): here with DDIM, 20 steps, CFG 7.5.
