@@ -8,6 +8,8 @@ struct TextToImageModelOptions: ParsableArguments {
   @Option(name: .customLong("pretrained_model_name_or_path"), help: "The pipeline whose UNet trains: a diffusers SD 1.x / 2.x folder or a hub id in the local cache.")
   var pretrainedModelNameOrPath: String
   @Option(name: .customLong("revision"), help: "Revision of the pipeline on the hub cache.") var revision: String?
+  @Option(name: .customLong("unet_config"), help: "swift-lcm: train a UNet of this config (config.json or its folder) from scratch (torch's default init after --seed), not the pipeline's.")
+  var unetConfig: String?
 }
 
 /// train_text_to_image.py's flags that change the step.
@@ -65,6 +67,9 @@ struct TrainTextToImage: DistillFlags {
     if let t = step.predictionType, !["epsilon", "v_prediction"].contains(t) { p.append("--prediction_type must be epsilon or v_prediction, got '\(t)'") }
     if let g = step.snrGamma, !(g > 0) { p.append("--snr_gamma must be positive, got \(g)") }
     if !(step.noiseOffset >= 0) { p.append("--noise_offset must not be negative, got \(step.noiseOffset)") }
+    if let u = model.unetConfig, !FileManager.default.fileExists(atPath: u.hasSuffix(".json") ? u : "\(u)/config.json") {
+      p.append("--unet_config \(u): no config.json there")
+    }
     if isSDXLTeacher { p.append("\(pretrainedTeacherModel) is an SDXL pipeline: train-text-to-image trains SD 1.x / 2.x UNets (train_text_to_image.py)") }
     return p
   }
@@ -72,7 +77,7 @@ struct TrainTextToImage: DistillFlags {
   func configureMethod(_ c: inout LCDTrainingConfig) {
     var t = TextToImageConfig()
     t.predictionType = step.predictionType.flatMap(PredictionType.init(rawValue:))
-    (t.snrGamma, t.noiseOffset, t.useEMA) = (step.snrGamma, step.noiseOffset, step.useEMA)
+    (t.snrGamma, t.noiseOffset, t.useEMA, t.unetConfig) = (step.snrGamma, step.noiseOffset, step.useEMA, model.unetConfig)
     c.textToImage = t
   }
 

@@ -508,6 +508,10 @@ MODEL:
                           The pipeline whose UNet trains: a diffusers SD 1.x /
                           2.x folder or a hub id in the local cache.
   --revision <revision>   Revision of the pipeline on the hub cache.
+  --unet_config <unet_config>
+                          swift-lcm: train a UNet of this config (config.json
+                          or its folder) from scratch (torch's default init
+                          after --seed), not the pipeline's.
 
 TEXT-TO-IMAGE STEP:
   --prediction_type <prediction_type>

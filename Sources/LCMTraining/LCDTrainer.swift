@@ -130,7 +130,16 @@ public final class LCDTrainer {
     } else {
       vae = try load("VAE", "vae") { try AutoencoderKL.load(folder: $0, device: c.device) }
     }
-    let teacher = try load("UNet", "unet") { try UNet2DConditionModel.load(folder: $0, device: c.device, dtype: c.castTeacherUNet ? wd : .float32) }
+    let teacher: UNet2DConditionModel
+    if let config = c.textToImage?.unetConfig {
+      // from scratch: torch's default initialisations, drawn after seeding as torch.manual_seed
+      let path = config.hasSuffix(".json") ? config : "\(config)/config.json"
+      let unetConfig = try UNet2DConditionConfig(path: path)
+      try Torch.manualSeed(c.seed)
+      teacher = try UNet2DConditionModel(config: unetConfig, store: ParameterStore(device: c.device))
+    } else {
+      teacher = try load("UNet", "unet") { try UNet2DConditionModel.load(folder: $0, device: c.device, dtype: c.castTeacherUNet ? wd : .float32) }
+    }
     for store in [textEncoder.store, vae.store, teacher.store] { try store.setTrainable(false) }
     let scheduler = try DDPMScheduler(config: DDPMSchedulerConfig(path: "\(try pipe.component("scheduler"))/scheduler_config.json"))
 

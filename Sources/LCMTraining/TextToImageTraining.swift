@@ -15,6 +15,8 @@ public struct TextToImageConfig: Sendable {
   /// --use_ema: an EMA copy of the UNet (diffusers' EMAModel defaults) is what the run saves.
   public var useEMA = false
   public var emaMaxDecay = 0.9999
+  /// A UNet config (config.json or its folder) to train from scratch instead of the pipeline's UNet.
+  public var unetConfig: String? = nil
   public var autocast: DType? = nil
 
   public init() {}

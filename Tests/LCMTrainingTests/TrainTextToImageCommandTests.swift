@@ -49,6 +49,25 @@ struct TrainTextToImageCommandTests {
     #expect(distill.status != 0 && distill.output.contains("it is a text-to-image (lcm train-text-to-image) checkpoint"), "\(distill.output)")
   }
 
+  /// --unet_config: a UNet of that config from torch's default init after --seed; the same
+  /// seed, the same weights; not the pipeline's UNet.
+  @Test func fromScratchIsSeeded() throws {
+    let tmp = try TempDir()
+    let data = try shards(tmp.path + "/shapes")
+    let config = ["--unet_config", "\(base)/unet"]
+    for out in ["a", "b"] {
+      let r = try runLCM(args(data, "\(tmp.path)/\(out)", steps: 1) + config)
+      #expect(r.status == 0, "\(r.output)")
+    }
+    let name = "unet/diffusion_pytorch_model.safetensors"
+    let a = FileManager.default.contents(atPath: "\(tmp.path)/a/\(name)")
+    #expect(a != nil && a == FileManager.default.contents(atPath: "\(tmp.path)/b/\(name)"))
+    let tuned = try runLCM(args(data, tmp.path + "/c", steps: 1))
+    #expect(tuned.status == 0 && FileManager.default.contents(atPath: "\(tmp.path)/c/\(name)") != a, "from scratch differs from fine-tuning")
+    let bad = try runLCM(args(data, tmp.path + "/d", steps: 1) + ["--unet_config", tmp.path])
+    #expect(bad.status != 0 && bad.output.contains("no config.json there"), "\(bad.output)")
+  }
+
   @Test func badFlagsAreOneLine() throws {
     let r = try runLCM(["train-text-to-image", "--pretrained_model_name_or_path", base, "--train_data_dir", "/x", "--max_train_steps", "1",
                         "--prediction_type", "sample", "--snr_gamma", "0"])
