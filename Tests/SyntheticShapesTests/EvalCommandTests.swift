@@ -45,6 +45,23 @@ struct EvalCommandTests {
     }
   }
 
+  /// An LCM-LoRA student: fused into the teacher's UNet, at guidance 1 (no CFG), as
+  /// `lcm generate --lora --fuse_lora` samples it.
+  @Test func loraStudentIsWhatGenerateDraws() throws {
+    let tmp = try TempDir()
+    let lora = "\(repoRoot)/Tests/Fixtures/pipeline/base_lcm_lora"
+    let r = try runLCM(["eval", "--model", base, "--lora", lora, "--samplers", "lcm-2", "--reference", "ddim-4", "--num_prompts", "1",
+                        "--seeds_per_prompt", "1", "--save_images", tmp.path + "/img"])
+    #expect(r.status == 0, "\(r.output)")
+    let prompt = try #require(try JSONSerialization.jsonObject(with: Data(try String(contentsOfFile: tmp.path + "/img/prompts.jsonl", encoding: .utf8).utf8)) as? [String: Any])["prompt"] as? String
+    let g = try runLCM(["generate", "--model", base, "--lora", lora, "--fuse_lora", "--num_inference_steps", "2", "--guidance_scale", "1",
+                        "--prompt", try #require(prompt), "--seed", "0", "--output", tmp.path + "/g.png"])
+    #expect(g.status == 0, "\(g.output)")
+    let a = try ImageDecoder.decode(try [UInt8](Data(contentsOf: URL(fileURLWithPath: tmp.path + "/g.png"))))
+    let b = try ImageDecoder.decode(try [UInt8](Data(contentsOf: URL(fileURLWithPath: tmp.path + "/img/lcm-2/0000.png"))))
+    #expect(a.pixels == b.pixels)
+  }
+
   @Test func psnrAndMeanAbsDiffAgreeWithNumpy() throws {
     var g = SystemRandomNumberGenerator()
     let a = RGBImage(width: 8, height: 8, pixels: (0..<192).map { _ in UInt8.random(in: 0...255, using: &g) })
