@@ -6,11 +6,12 @@
 #  3. `lcm distill` for 60 steps (checkpoints, validation images, TensorBoard logs);
 #  4. "after": the distilled EMA UNet sampled in 4 LCM steps, same prompts and seed;
 #  5. `lcm eval`: the teacher's DDIM 50/4 and the student's LCM 1/2/4/8 steps on shapes prompts,
-#     the table printed, eval.json, the images and a comparison grid. The teacher is still the
+#     the table printed, eval.json, the images and a comparison grid; then an LCM-LoRA of the same
+#     teacher (`lcm distill-lora`, 60 steps) scored the same way (eval-lora.json). The teacher is still the
 #     random-weight fixture (a trained shapes teacher is issue 16's next step), so its accuracy
 #     columns stay near 0: the table shows the measurement, not yet a good student.
 # Outputs under $DEMO_DIR (default demo-output/): before.png, after.png, teacher-ddim.png, run/,
-# eval.json, eval/, eval-grid.png.
+# eval.json, eval/, eval-grid.png, run-lora/, eval-lora.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LCM="${LCM:-.build/release/lcm}"
@@ -65,3 +66,11 @@ echo "run: $OUT/run (unet/, unet_target/, checkpoint-60/, validation/, logs/; ru
 echo "== 5. lcm eval: teacher DDIM vs student LCM on shapes prompts (random-weight teacher: accuracy near 0)"
 "$LCM" eval --model "$TEACHER" --unet "$OUT/run/unet_target" --samplers ddim-50,ddim-4,lcm-1,lcm-2,lcm-4,lcm-8 \
   --num_prompts 6 --seeds_per_prompt 2 --output_json "$OUT/eval.json" --save_images "$OUT/eval" --grid "$OUT/eval-grid.png"
+
+echo "== 6. the LCM-LoRA student of the same teacher: lcm distill-lora, then lcm eval"
+"$LCM" distill-lora --pretrained_teacher_model "$TEACHER" --train_shards_path_or_url "$OUT/data/shard-{0..1}.tar" \
+  --resolution 32 --train_batch_size 8 --dataloader_num_workers 1 --max_train_steps 60 --learning_rate 1e-4 \
+  --lr_warmup_steps 0 --loss_type huber --lora_rank 8 --checkpointing_steps 60 --validation_steps 1000 --seed 0 \
+  --output_dir "$OUT/run-lora" | grep -E "^(saved|summary)"
+"$LCM" eval --model "$TEACHER" --lora "$OUT/run-lora/pytorch_lora_weights.safetensors" --samplers ddim-4,lcm-1,lcm-2,lcm-4,lcm-8 \
+  --num_prompts 6 --seeds_per_prompt 2 --output_json "$OUT/eval-lora.json"
