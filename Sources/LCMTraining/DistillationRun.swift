@@ -172,11 +172,14 @@ public final class DistillationRun {
     }
     let stream = try DataPipeline(config: data, resumeFrom: resumeData, onFault: { event in log.warning("\(event)") })
     defer { stream.stop() }
-    // a signal ends a wait for data within 0.2 s, in every phase
+    // a signal ends a wait for data within 0.2 s, in every phase; in data-parallel runs the ranks
+    // stop together at a step boundary instead (all-reduced flag): a rank leaving a wait on its
+    // own would meet the others' collectives with different ones
     let stop = shouldStop
+    let interruptible = s.parallel == nil
     func nextBatches() throws -> [TrainingBatch] {
       try (0..<s.gradientAccumulationSteps).map { _ in
-        TrainingBatch(try stream.next(shouldStop: { stop() != 0 }))
+        TrainingBatch(try stream.next(shouldStop: { interruptible && stop() != 0 }))
       }
     }
     // the first batch before the models load and before anything is written: bad data fails fast
