@@ -246,8 +246,7 @@ public final class LCDTrainer {
     let parallel = config.parallel
     let latents = try latentSource.latents(batch, generator: generator, parallel: parallel)
     let conditioning = try conditioningSource.conditioning(try dropCaptions(batch.captions), batch: batch)
-    // LCD's teacher runs CFG against the empty prompt; plain text-to-image has no use for it
-    let unconditional = objective is TextToImageTraining ? conditioning : try conditioningSource.unconditional(like: conditioning)
+    let unconditional = objective.usesUnconditional ? try conditioningSource.unconditional(like: conditioning) : conditioning
     let loss = try objective.loss(
       latents: latents, conditioning: conditioning, unconditional: unconditional, generator: generator, hostGenerator: hostGenerator, parallel: parallel)
     var scaled = scale == 1 ? loss : try loss * scale

@@ -63,6 +63,7 @@ public final class TextToImageTraining: TrainingObjective {
   public var kind: String { "text_to_image" }
   public var trainableParameters: [Parameter] { unet.store.trainableParameters }
   public var trainingStore: ParameterStore { unet.store }
+  public var usesUnconditional: Bool { false }
   public var predictionType: PredictionType { config.predictionType ?? noiseScheduler.config.predictionType }
 
   public func draw(latents: Tensor, generator: Generator, parallel: DataParallel? = nil) throws -> TextToImageRandomness {

@@ -16,6 +16,8 @@ public protocol TrainingObjective: AnyObject {
   var trainableParameters: [Parameter] { get }
   /// Dropout and friends follow this store's training flag.
   var trainingStore: ParameterStore { get }
+  /// Whether `loss` reads the unconditional (empty-prompt) conditioning (LCD's teacher CFG).
+  var usesUnconditional: Bool { get }
   /// One micro-batch's loss (recording gradients); the step's random draws come from the two
   /// generators, made for the global batch and sliced to this rank's rows in data-parallel runs.
   func loss(latents: Tensor, conditioning: Conditioning, unconditional: Conditioning,
@@ -47,6 +49,7 @@ extension LatentConsistencyDistillation: TrainingObjective {
   public var kind: String { method is LoRADistillation ? "lora" : "full_unet" }
   public var trainableParameters: [Parameter] { method.trainableParameters }
   public var trainingStore: ParameterStore { method.trainingStore }
+  public var usesUnconditional: Bool { true }
 
   public func loss(latents: Tensor, conditioning: Conditioning, unconditional: Conditioning,
                    generator: Generator, hostGenerator: Generator, parallel: DataParallel?) throws -> Tensor {
